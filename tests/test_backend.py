@@ -1,0 +1,64 @@
+"""backend.py is the only module that chooses NumPy or CuPy."""
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import tinygrad_llm
+from tinygrad_llm import backend
+
+PKG = pathlib.Path(tinygrad_llm.__file__).parent
+
+
+def test_no_other_module_imports_cupy():
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        if path.name == "backend.py" and path.parent == PKG:
+            continue
+        text = path.read_text()
+        if re.search(r"^\s*(import cupy|from cupy|import cupyx|from cupyx)", text, re.M):
+            offenders.append(str(path.relative_to(PKG)))
+    assert offenders == []
+
+
+def test_manual_seed_repeats_and_rng_state_roundtrips():
+    backend.manual_seed(5)
+    a = backend.rng().standard_normal(4)
+    state = backend.get_rng_state()
+    b = backend.rng().standard_normal(4)
+    backend.manual_seed(5)
+    assert np.array_equal(a, backend.rng().standard_normal(4))
+    backend.set_rng_state(state)
+    assert np.array_equal(b, backend.rng().standard_normal(4))
+
+
+def test_scatter_add_accumulates_repeats():
+    t = np.zeros(3)
+    backend.scatter_add(t, np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]))
+    assert t.tolist() == [4.0, 0.0, 2.0]
+
+
+def test_erf_matches_math_erf():
+    import math
+    x = np.linspace(-4, 4, 101)
+    assert np.array_equal(backend.erf(x), np.array([math.erf(v) for v in x]))
+    assert backend.erf(x.astype(np.float32)).dtype == np.float32
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if backend.cuda_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        tinygrad_llm.Tensor(np.ones(2)).to("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        backend.check_device("tpu")
+
+
+def test_default_dtype_policy():
+    assert tinygrad_llm.Tensor([1.0, 2.0]).dtype == np.float32
+    assert tinygrad_llm.Tensor(np.ones(2)).dtype == np.float64      # arrays keep theirs
+    with backend.default_dtype(np.float64):
+        assert tinygrad_llm.Tensor([1.0]).dtype == np.float64
+    with pytest.raises(TypeError):
+        backend.set_default_dtype(np.int32)

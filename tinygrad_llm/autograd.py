@@ -1,0 +1,191 @@
+"""Reverse-mode automatic differentiation: ``Function``, the graph, and the backward pass.
+
+A ``Function`` computes $y = f(x_1, \\dots, x_n)$ in ``forward`` and, in ``backward``, the
+vector-Jacobian products $\\bar x_i = \\bar y \\, \\partial y / \\partial x_i$ where
+$\\bar v = \\partial L / \\partial v$. The chain rule over the whole graph is
+$$\\frac{\\partial L}{\\partial x} = \\sum_{y \\in \\mathrm{children}(x)} \\frac{\\partial L}{\\partial y}\\frac{\\partial y}{\\partial x}$$
+so a node may only pass its gradient on once every child has added its share: the nodes are
+visited in reverse topological order. That order is computed with an explicit stack (no recursion,
+so a chain of 100,000 ops is fine). Broadcasting is undone in one place: a gradient is summed back
+to its input's shape (``sum_to``) before it is accumulated.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from . import backend
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block no graph is recorded (inference, optimizer updates)."""
+    old = is_grad_enabled()
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = old
+
+
+@contextlib.contextmanager
+def enable_grad():
+    old = is_grad_enabled()
+    _state.enabled = True
+    try:
+        yield
+    finally:
+        _state.enabled = old
+
+
+class Context:
+    """What ``forward`` keeps for ``backward``: ``save_for_backward(*arrays)`` and any attributes."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+
+class Node:
+    """A recorded call: which Function ran, its context, and the input tensors (parents)."""
+
+    __slots__ = ("fn", "ctx", "parents", "positions", "freed")
+
+    def __init__(self, fn, ctx, parents, positions):
+        self.fn, self.ctx, self.parents, self.positions, self.freed = fn, ctx, parents, positions, False
+
+
+class Function:
+    """Subclass and write two static methods.
+
+    ``forward(ctx, *args, **kwargs)`` receives raw arrays where tensors were passed and returns an array.
+    ``backward(ctx, grad)`` returns one gradient array (or None) per positional argument of forward.
+    Call it with ``MyFunction.apply(*args, **kwargs)``.
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        raw, parents, positions = [], [], []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                if a.requires_grad:
+                    parents.append(a)
+                    positions.append(i)
+            else:
+                raw.append(a)
+        ctx = Context()
+        track = bool(parents) and is_grad_enabled()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad and track for a in args)
+        out = cls.forward(ctx, *raw, **kwargs)
+        t = Tensor(out, requires_grad=track)
+        if track:
+            t._node = Node(cls, ctx, tuple(parents), tuple(positions))
+        return t
+
+
+def sum_to(grad, shape):
+    """Sum a broadcast gradient back to ``shape`` (the adjoint of broadcasting)."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    g = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return g.reshape(shape)
+
+
+def topological_order(root):
+    """Tensors reachable from ``root`` through recorded nodes, each after all of its parents.
+
+    Depth-first post-order with an explicit stack: a tensor is emitted only once every parent has
+    been emitted (``(t, True)`` is popped after everything pushed above it).
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is not None:
+            for p in node.parents:
+                if id(p) not in visited:
+                    stack.append((p, False))
+    return order
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``."""
+    from .tensor import Tensor
+
+    if not root.requires_grad:
+        raise RuntimeError(
+            f"backward: tensor of shape {root.shape} does not require grad and has no graph "
+            "(create the leaves with requires_grad=True, and do not call it inside no_grad())")
+    xp = backend.array_module(root.data)
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: output of shape {root.shape} is not a scalar; pass a gradient of that shape, "
+                "e.g. y.backward(grad) or reduce it first with y.sum()")
+        g0 = xp.ones_like(root.data)
+    else:
+        g0 = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.dtype)
+        if g0.shape != root.shape:
+            raise ValueError(f"backward: gradient of shape {g0.shape} does not match output shape {root.shape}")
+    grads = {id(root): g0}
+    for t in reversed(topological_order(root)):
+        g = grads.pop(id(t), None)
+        node = t._node
+        if node is None:  # a leaf: accumulate until zero_grad()
+            if g is not None:
+                g = sum_to(g, t.shape).astype(t.dtype, copy=False)
+                if not (g.flags.c_contiguous and getattr(g.flags, "writeable", True)):
+                    g = g.copy()  # broadcast views are read-only; optimizers update .grad in place
+                t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+            continue
+        if t._retains_grad and g is not None:
+            t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+        if node.freed:
+            raise RuntimeError(
+                f"backward: the graph through {node.fn.__name__} was already freed by an earlier backward; "
+                "call the first backward with retain_graph=True to go through it twice")
+        if g is None:
+            continue
+        in_grads = node.fn.backward(node.ctx, g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for parent, pos in zip(node.parents, node.positions):
+            pg = in_grads[pos] if pos < len(in_grads) else None
+            if pg is None:
+                continue
+            pg = sum_to(pg, parent.shape)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not retain_graph:
+            node.freed = True
+            node.ctx = None
