@@ -146,6 +146,12 @@ def draw_embedding(d):
     return [d(arrays_st((V, C)))], {"ids": ids.reshape(-1, 1) if d(st.booleans()) else ids}
 
 
+def draw_linear(d):
+    lead = d(shapes_st(min_dims=1, max_dims=2, max_side=3))
+    cin, cout = d(st.integers(1, 4)), d(st.integers(1, 4))
+    return [d(arrays_st(lead + (cin,))), d(arrays_st((cout, cin))), d(arrays_st((cout,)))], {}
+
+
 def draw_attention(d):
     B, Tq, Tk, dk, dv = (d(st.integers(1, 3)) for _ in range(5))
     causal = d(st.booleans())
@@ -204,6 +210,9 @@ OPS = {
     "embedding": Op(lambda w, ids: F.embedding(ids, w), lambda t, w, ids: t.nn.functional.embedding(t.as_tensor(ids), w), draw_embedding),
     "layer_norm": Op(lambda x, w, b: F.layer_norm(x, x.shape[-1], w, b), lambda t, x, w, b: t.nn.functional.layer_norm(x, (x.shape[-1],), w, b), draw_layer_norm),
     "layer_norm_noaffine": Op(lambda x: F.layer_norm(x, x.shape[-1]), lambda t, x: t.nn.functional.layer_norm(x, (x.shape[-1],)), unary(min_dims=1)),
+    "linear": Op(lambda x, w, b: F.linear(x, w, b), lambda t, x, w, b: t.nn.functional.linear(x, w, b), draw_linear),
+    "linear_nobias": Op(lambda x, w: F.linear(x, w), lambda t, x, w: t.nn.functional.linear(x, w),
+                        lambda d: (draw_linear(d)[0][:2], {})),
     "attention": Op(lambda q, k, v, is_causal: F.scaled_dot_product_attention(q, k, v, is_causal=is_causal),
                     lambda t, q, k, v, is_causal: t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=is_causal), draw_attention),
 }

@@ -10,6 +10,7 @@ from .elementwise import abs, add, cast, div, exp, log, mul, neg, pow, relu, sig
 from .embedding import embedding
 from .gelu import gelu
 from .layernorm import layer_norm, layer_norm_composed
+from .linear import linear
 from .matmul import matmul
 from .reduce import max, mean, sum, var
 from .shape import (cat, concat, expand, getitem, masked_fill, permute, reshape, split, squeeze, stack,
