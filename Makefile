@@ -21,11 +21,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 	TINYGRAD_LLM_KERNELS=0 $(PY) -m pytest -q -m "not slow" tests/test_functional.py
-	$(PY) -m mkdocs build --strict -q -d $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q -d $(VENV)/site
 
 docs: $(VENV)/.installed
 	$(PY) docs/snippets.py --write
-	$(PY) -m mkdocs build --strict -d site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py

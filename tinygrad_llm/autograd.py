@@ -119,6 +119,7 @@ def topological_order(root):
     Depth-first post-order with an explicit stack: a tensor is emitted only once every parent has
     been emitted (``(t, True)`` is popped after everything pushed above it).
     """
+    # [start:topological-order]
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -135,6 +136,7 @@ def topological_order(root):
             for p in node.parents:
                 if id(p) not in visited:
                     stack.append((p, False))
+    # [end:topological-order]
     return order
 
 
@@ -157,6 +159,7 @@ def backward(root, grad=None, retain_graph=False):
         g0 = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.dtype)
         if g0.shape != root.shape:
             raise ValueError(f"backward: gradient of shape {g0.shape} does not match output shape {root.shape}")
+    # [start:backward-loop]
     grads = {id(root): g0}
     for t in reversed(topological_order(root)):
         g = grads.pop(id(t), None)
@@ -189,3 +192,4 @@ def backward(root, grad=None, retain_graph=False):
         if not retain_graph:
             node.freed = True
             node.ctx = None
+    # [end:backward-loop]

@@ -1,0 +1,58 @@
+"""The docs are checked like code: the formula index, the code shown in chapters, chapter coverage."""
+import ast
+import pathlib
+import re
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "docs"))
+import snippets  # noqa: E402
+
+ROW = re.compile(r"^\|\s*\$(?P<formula>.+?)\$\s*\|\s*\[[^\]]*\]\((?P<file>[^)]+)\)\s*\|\s*(?P<test>\S+)\s*\|\s*$")
+
+
+def index_rows():
+    rows = []
+    for line in (ROOT / "docs" / "formulas.md").read_text().splitlines():
+        m = ROW.match(line)
+        if m:
+            rows.append((m["formula"], m["file"], m["test"]))
+        elif line.startswith("| $"):
+            raise AssertionError(f"malformed formula index row: {line}")
+    return rows
+
+
+def test_formula_index_has_rows():
+    assert len(index_rows()) >= 15
+
+
+@pytest.mark.parametrize("formula,file,test", index_rows())
+def test_formula_index_entry(formula, file, test):
+    path = ROOT / file
+    assert path.exists(), f"{file} does not exist"
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    assert formula in doc, f"{file}: module docstring does not contain the formula {formula!r}"
+    test_file, _, test_name = test.partition("::")
+    test_name = test_name.split("[")[0]
+    tpath = ROOT / test_file
+    assert tpath.exists(), f"{test_file} does not exist"
+    assert re.search(rf"^\s*def {re.escape(test_name)}\(", tpath.read_text(), re.M), f"{test} not found"
+
+
+def test_chapter_code_blocks_match_source():
+    assert snippets.check() == []
+
+
+def test_every_library_formula_file_is_linked_from_a_chapter():
+    texts = "\n".join(p.read_text() for p in (ROOT / "chapters").glob("*/README.md"))
+    missing = []
+    for pkg in ("functional", "nn", "optim", "metrics"):
+        for path in sorted((ROOT / "tinygrad_llm" / pkg).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            if rel not in texts:
+                missing.append(rel)
+    assert missing == [], f"library files no chapter links to: {missing}"
