@@ -1,0 +1,228 @@
+"""Kernel benchmarks: Numba kernels vs NumPy vs PyTorch CPU, measured in the same process run.
+
+    python bench/kernels.py              # everything (a few minutes on 2 cores)
+    python bench/kernels.py --quick      # fewer repeats, smaller sizes skipped
+    python bench/kernels.py --threading  # also: BLAS next to an `omp` vs a `workqueue` Numba pool
+
+Prints GFLOP/s (matmul) or GB/s (memory-bound ops: bytes read + written once) and the ratio of
+each Numba kernel to NumPy and to torch (``torch.set_num_threads(2)``). Best of several runs.
+Not a test. If OPENBLAS_CORETYPE is set in the environment it pins OpenBLAS to an older kernel;
+the header prints which kernel OpenBLAS actually runs (threadpoolctl), so read the numbers with it.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tinygrad_llm import kernels as K
+from tinygrad_llm.kernels import reference as R
+from tinygrad_llm.kernels.fast_exp import exp as fast_exp
+from tinygrad_llm.kernels.matmul import bmm
+
+try:
+    import torch
+    torch.set_num_threads(2)
+except ImportError:  # the bench still runs, with the torch column empty
+    torch = None
+
+
+def best_time(fn, min_time=0.2, repeats=5):
+    """The fastest of ``repeats`` timings, each averaging enough calls to last ``min_time``."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    number = max(1, int(min_time / repeats / one))
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+ROWS = []
+
+
+def row(name, unit, work, t_numba, t_numpy, t_torch):
+    rate = lambda t: work / t / 1e9 if t else float("nan")  # noqa: E731
+    r_np = t_numpy / t_numba
+    r_t = t_torch / t_numba if t_torch else float("nan")
+    ROWS.append((name, unit, rate(t_numba), rate(t_numpy), rate(t_torch), r_np, r_t))
+    print(f"{name:<44} {unit:>6} {rate(t_numba):9.2f} {rate(t_numpy):9.2f} {rate(t_torch):9.2f}"
+          f" {r_np:8.2f}x {r_t:8.2f}x", flush=True)
+
+
+def header(title):
+    print(f"\n## {title}")
+    print(f"{'case':<44} {'unit':>6} {'numba':>9} {'numpy':>9} {'torch':>9} {'vs numpy':>9} {'vs torch':>9}")
+
+
+def tt(x):
+    return torch.from_numpy(x) if torch is not None else None
+
+
+def bench_matmul(quick):
+    header("matmul float32: C = A B, GFLOP/s = 2 n^3 / t")
+    rng = np.random.default_rng(0)
+    for n in (64, 256, 512, 1024):
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        ta, tb = tt(a), tt(b)
+        t_np = best_time(lambda: a @ b)
+        t_to = best_time(lambda: torch.mm(ta, tb)) if torch else None
+        flop = 2 * n ** 3
+        if n <= (128 if quick else 256):
+            row(f"ijk naive n={n}", "GFLOP", flop, best_time(lambda: K.matmul_ijk(a, b), repeats=2), t_np, t_to)
+        row(f"ikj prange n={n}", "GFLOP", flop, best_time(lambda: K.matmul_ikj(a, b), repeats=3), t_np, t_to)
+        row(f"blocked n={n}", "GFLOP", flop, best_time(lambda: K.matmul_blocked(a, b)), t_np, t_to)
+        row(f"dispatch kernels.matmul n={n} (-> BLAS)", "GFLOP", flop, best_time(lambda: K.matmul(a, b)), t_np, t_to)
+
+
+def bench_attention(quick):
+    header("batched attention matmuls float32, (B*H, T, hs) with T=64, hs=32")
+    rng = np.random.default_rng(1)
+    for bh in ((48,) if quick else (16, 48, 96)):
+        q = rng.standard_normal((bh, 64, 32), dtype=np.float32)
+        k = rng.standard_normal((bh, 64, 32), dtype=np.float32)
+        v = rng.standard_normal((bh, 64, 32), dtype=np.float32)
+        p = rng.standard_normal((bh, 64, 64), dtype=np.float32)
+        kt = k.swapaxes(-1, -2)                                        # (BH, hs, T) view
+        tq, tkt, tp, tv = tt(q), tt(kt), tt(p), tt(v)
+        flop = 2 * bh * 64 * 64 * 32
+        row(f"Q K^T (BH={bh}) (BH,64,32)@(BH,32,64)", "GFLOP", flop, best_time(lambda: bmm(q, kt)),
+            best_time(lambda: np.matmul(q, kt)), best_time(lambda: torch.bmm(tq, tkt)) if torch else None)
+        row(f"P V   (BH={bh}) (BH,64,64)@(BH,64,32)", "GFLOP", flop, best_time(lambda: bmm(p, v)),
+            best_time(lambda: np.matmul(p, v)), best_time(lambda: torch.bmm(tp, tv)) if torch else None)
+        assert K.matmul.__module__ and np.allclose(K.matmul(q, kt), q @ kt, atol=1e-4)
+
+
+def bench_linear_gelu(quick):
+    header("linear + bias + gelu float32, y = gelu(x W^T + b), GFLOP/s of the GEMM")
+    rng = np.random.default_rng(2)
+    for n, din, dout in ((1024, 256, 1024),) if quick else ((1024, 256, 1024), (4096, 128, 512)):
+        x = rng.standard_normal((n, din), dtype=np.float32)
+        w = rng.standard_normal((dout, din), dtype=np.float32) / 16
+        b = rng.standard_normal(dout, dtype=np.float32)
+        flop = 2 * n * din * dout
+        tx, tw, tb = tt(x), tt(w), tt(b)
+        for ap in ("none", "tanh"):
+            t_t = best_time(lambda: torch.nn.functional.gelu(torch.nn.functional.linear(tx, tw, tb),
+                                                            approximate=ap)) if torch else None
+            row(f"linear_bias_gelu {ap:<4} ({n},{din})->{dout}", "GFLOP", flop,
+                best_time(lambda: K.linear_bias_gelu(x, w, b, ap)),
+                best_time(lambda: R.linear_bias_gelu(x, w, b, ap)), t_t)
+
+
+def softmax_numpy(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def bench_softmax(quick):
+    header("softmax / cross-entropy / layer_norm float32 (last axis), GB/s = bytes in+out / t")
+    rng = np.random.default_rng(3)
+    for shape in ((4096, 1024), (32768, 128)):
+        x = rng.standard_normal(shape, dtype=np.float32)
+        g = rng.standard_normal(shape, dtype=np.float32)
+        y = softmax_numpy(x)
+        tx, ty, tg = tt(x), tt(y), tt(g)
+        nbytes = 2 * x.nbytes
+        row(f"softmax fwd {shape}", "GB", nbytes, best_time(lambda: K.softmax_forward(x)),
+            best_time(lambda: softmax_numpy(x)), best_time(lambda: torch.softmax(tx, -1)) if torch else None)
+        row(f"softmax bwd {shape}", "GB", 3 * x.nbytes, best_time(lambda: K.softmax_backward(y, g)),
+            best_time(lambda: R.softmax_backward(y, g)),
+            best_time(lambda: torch._softmax_backward_data(tg, ty, -1, torch.float32)) if torch else None)
+        t = rng.integers(0, shape[1], shape[0])
+        t_t = torch.from_numpy(t) if torch else None
+        row(f"cross_entropy fwd {shape}", "GB", x.nbytes, best_time(lambda: K.cross_entropy_forward(x, t)),
+            best_time(lambda: R.cross_entropy_forward(x, t)),
+            best_time(lambda: torch.nn.functional.cross_entropy(tx, t_t)) if torch else None)
+        w = rng.standard_normal(shape[1], dtype=np.float32)
+        bb = rng.standard_normal(shape[1], dtype=np.float32)
+        tw, tbb = tt(w), tt(bb)
+        row(f"layer_norm fwd {shape}", "GB", nbytes, best_time(lambda: K.layer_norm_forward(x, w, bb)),
+            best_time(lambda: R.layer_norm_forward(x, w, bb)),
+            best_time(lambda: torch.nn.functional.layer_norm(tx, (shape[1],), tw, tbb)) if torch else None)
+        if quick:
+            break
+
+
+def bench_exp(quick):
+    header("exp float32 / float64, 4M elements, GB/s = bytes in+out / t")
+    rng = np.random.default_rng(4)
+    for dt in (np.float32, np.float64):
+        x = rng.uniform(-20, 20, 1 << 22).astype(dt)
+        tx = tt(x)
+        row(f"exp {np.dtype(dt).name} (fast_exp vs np.exp)", "GB", 2 * x.nbytes, best_time(lambda: fast_exp(x)),
+            best_time(lambda: np.exp(x)), best_time(lambda: torch.exp(tx)) if torch else None)
+
+
+# ----------------------------------------------------------------------------- threading
+_PROBE = r"""
+import os, sys, time, numpy as np, numba
+layer = sys.argv[1]
+os.environ["NUMBA_THREADING_LAYER"] = layer
+numba.config.THREADING_LAYER = layer
+from tinygrad_llm.kernels.softmax import softmax_forward
+a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+x = np.random.default_rng(1).standard_normal((256, 1024), dtype=np.float32)
+softmax_forward(x)
+a @ a
+def gemm():
+    t = time.perf_counter(); a @ a; return 2 * 1024 ** 3 / (time.perf_counter() - t) / 1e9
+alone = max(gemm() for _ in range(10))
+mixed = []
+for _ in range(10):
+    softmax_forward(x)          # a parallel Numba kernel ...
+    mixed.append(gemm())        # ... and right after it a BLAS GEMM
+t = time.perf_counter()
+for _ in range(200):
+    softmax_forward(x)
+launch = (time.perf_counter() - t) / 200 * 1e6
+print(f"{numba.threading_layer()} {alone:.1f} {max(mixed):.1f} {np.median(mixed):.1f} {launch:.0f}")
+"""
+
+
+def bench_threading():
+    print("\n## threading: float32 GEMM n=1024 right after a parallel Numba kernel (GFLOP/s)")
+    print(f"{'layer':<10} {'GEMM alone':>10} {'after numba best':>17} {'median':>8} {'softmax(256x1024) us':>21}")
+    for layer in ("omp", "workqueue"):
+        out = subprocess.run([sys.executable, "-c", _PROBE, layer], capture_output=True, text=True,
+                             env={**os.environ, "NUMBA_THREADING_LAYER": layer})
+        if out.returncode:
+            print(f"{layer:<10} failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        name, alone, best, med, launch = out.stdout.split()
+        print(f"{name:<10} {alone:>10} {best:>17} {med:>8} {launch:>21}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer sizes")
+    ap.add_argument("--threading", action="store_true", help="also compare Numba threading layers")
+    ap.add_argument("--only", default="", help="comma list: matmul,attention,linear,softmax,exp")
+    args = ap.parse_args(argv)
+    info = K.threading_info()
+    print(f"numpy {np.__version__}, torch {torch.__version__ if torch else '-'}, numba threads "
+          f"{info['numba_threads']} (layer {info['numba_layer_requested']}), BLAS {info['blas']}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
+    parts = {"matmul": bench_matmul, "attention": bench_attention, "linear": bench_linear_gelu,
+             "softmax": bench_softmax, "exp": bench_exp}
+    for name, fn in parts.items():
+        if not args.only or name in args.only.split(","):
+            fn(args.quick)
+    if args.threading:
+        bench_threading()
+    print(f"\nnumba threading layer in use: {K.threading_info()['numba_layer_active']}")
+
+
+if __name__ == "__main__":
+    main()
