@@ -1,0 +1,246 @@
+"""Metrics against their reference libraries: sacrebleu, rouge-score, scikit-learn (marker ``oracle``)."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, f1_score, perplexity,
+                                  perplexity_from_nll, precision_recall_f1, precision_score, recall_score,
+                                  rouge_l, rouge_n, rouge_scores, sentence_bleu, tokenize_13a, tokenize_rouge)
+from tinygrad_llm.metrics.bleu import bleu_from_stats
+
+# ---------------------------------------------------------------- perplexity
+
+
+def test_perplexity_of_uniform_model_is_vocab_size():
+    for V in (2, 65, 50257):
+        assert perplexity(np.full(17, -math.log(V))) == pytest.approx(V, rel=1e-12)
+
+
+def test_perplexity_hand_case_and_nll_form_agree():
+    p = np.array([0.5, 0.25, 0.125])
+    # exp(-(1/3)(log .5 + log .25 + log .125)) = exp((1/3) * 6 log 2) = 4
+    assert perplexity(np.log(p)) == pytest.approx(4.0)
+    assert perplexity(np.log2(p), base=2) == pytest.approx(4.0)
+    assert perplexity_from_nll(-np.log(p).mean()) == pytest.approx(4.0)
+
+
+@given(st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=40))
+def test_perplexity_is_inverse_geometric_mean(ps):
+    ps = np.array(ps)
+    assert perplexity(np.log(ps)) == pytest.approx(float(np.prod(ps) ** (-1 / len(ps))), rel=1e-9)
+
+
+def test_perplexity_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        perplexity([])
+    with pytest.raises(ValueError, match="<= 0"):
+        perplexity([0.3, -1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        perplexity_from_nll(-0.5)
+
+
+# ---------------------------------------------------------------- BLEU
+
+WORDS = ["the", "The", "cat", "sat", "on", "mat", "a", "dog", "3.5", "km-long", "(really)!", "it's",
+         "x,y", "1-2", "&amp;", "end.", "<tag>", "\"q\"", "5,000", "well...", "[b]", "e-mail", "@x"]
+sentence = st.lists(st.sampled_from(WORDS), min_size=0, max_size=12).map(" ".join)
+SMOOTH = ["none", "floor", "add-k", "exp"]
+
+
+def test_bleu_hand_case_perfect_and_brevity_penalty():
+    ref = "the quick brown fox jumps over the lazy dog"
+    assert corpus_bleu([ref], [[ref]]).score == pytest.approx(100.0)
+    hyp = "the quick brown fox jumps"             # every n-gram matches, c = 5, r = 9
+    s = corpus_bleu([hyp], [[ref]])
+    assert s.bp == pytest.approx(math.exp(1 - 9 / 5))
+    assert s.score == pytest.approx(100 * math.exp(1 - 9 / 5))
+
+
+def test_bleu_from_stats_hand_case():
+    # p = 3/4, 1/3, 0 (exp smoothing: 1/(2*2)), 0 (1/(4*1)); bp = 1
+    s = bleu_from_stats([3, 1, 0, 0], [4, 3, 2, 1], 4, 4, smooth_method="exp")
+    expected = 100 * math.exp((math.log(3 / 4) + math.log(1 / 3) + math.log(1 / 4) + math.log(1 / 4)) / 4)
+    assert s.score == pytest.approx(expected)
+    assert bleu_from_stats([3, 1, 0, 0], [4, 3, 2, 1], 4, 4, smooth_method="none").score == 0.0
+
+
+@pytest.mark.oracle
+@given(st.lists(st.tuples(sentence, sentence, sentence), min_size=1, max_size=6),
+       st.sampled_from(SMOOTH), st.booleans(), st.integers(1, 3), st.booleans())
+def test_corpus_bleu_matches_sacrebleu(rows, smooth, eff, n_refs, lowercase):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    hyps = [r[0] for r in rows]
+    refs = [[r[1 + k % 2] for r in rows] for k in range(n_refs)]
+    ours = corpus_bleu(hyps, refs, smooth_method=smooth, effective_order=eff, lowercase=lowercase)
+    theirs = sacrebleu.corpus_bleu(hyps, refs, smooth_method=smooth, use_effective_order=eff,
+                                   lowercase=lowercase)
+    assert ours.score == pytest.approx(theirs.score, abs=1e-9)
+    assert (ours.sys_len, ours.ref_len) == (theirs.sys_len, theirs.ref_len)
+    assert ours.bp == pytest.approx(theirs.bp)
+
+
+@pytest.mark.oracle
+@given(st.lists(st.sampled_from(["the", "cat", "sat", "on", "mat", "a", "dog", "."]), min_size=0, max_size=10),
+       st.lists(st.sampled_from(["the", "cat", "sat", "on", "mat", "a", "dog", "."]), min_size=1, max_size=10),
+       st.sampled_from(SMOOTH))
+def test_bleu_on_token_lists_matches_sacrebleu_without_tokenizer(hyp, ref, smooth):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    ours = corpus_bleu([hyp, ref], [[ref, ref]], smooth_method=smooth)
+    theirs = sacrebleu.corpus_bleu([" ".join(hyp), " ".join(ref)], [[" ".join(ref)] * 2],
+                                   smooth_method=smooth, tokenize="none")
+    assert ours.score == pytest.approx(theirs.score, abs=1e-9)
+    assert corpus_bleu([hyp, ref], [ref, ref], smooth_method=smooth).score == pytest.approx(theirs.score, abs=1e-9)
+
+
+@pytest.mark.oracle
+@given(sentence, st.lists(sentence, min_size=1, max_size=3))
+def test_sentence_bleu_matches_sacrebleu(hyp, refs):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    assert sentence_bleu(hyp, refs).score == pytest.approx(sacrebleu.sentence_bleu(hyp, refs).score, abs=1e-9)
+
+
+@pytest.mark.oracle
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+       | st.lists(st.sampled_from(WORDS + ["-\n", "\n", "<skipped>", "&lt;", "&gt;", "&quot;"]), max_size=10).map("".join))
+def test_13a_tokenizer_matches_sacrebleu(text):
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+    assert tokenize_13a(text) == Tokenizer13a()(text).split()
+
+
+def test_bleu_bad_input():
+    with pytest.raises(ValueError, match="empty corpus"):
+        corpus_bleu([], [[]])
+    with pytest.raises(ValueError, match="stream 0 has 1 segments but there are 2"):
+        corpus_bleu(["a b", "c d"], [["a b"]])
+    with pytest.raises(ValueError, match="smooth_method"):
+        corpus_bleu(["a b"], [["a b"]], smooth_method="laplace")
+    with pytest.raises(TypeError, match="string or a list of tokens"):
+        corpus_bleu(["a b"], [[3]])
+
+
+# ---------------------------------------------------------------- ROUGE
+
+ROUGE_WORDS = ["The", "cat", "CAT", "sat", "on", "the", "mat", "dog's", "e-mail", "42", "x,y", "!", "--",
+               "Running", "runs", "café", "a"]
+rouge_text = st.lists(st.sampled_from(ROUGE_WORDS), max_size=14).map(" ".join)
+
+
+def test_rouge_hand_case():
+    # target: the cat sat on the mat; prediction: the cat on the mat
+    s1 = rouge_n("the cat sat on the mat", "the cat on the mat", 1)
+    assert (s1.precision, s1.recall) == (1.0, 5 / 6) and s1.fmeasure == pytest.approx(2 * (5 / 6) / (1 + 5 / 6))
+    s2 = rouge_n("the cat sat on the mat", "the cat on the mat", 2)   # bigrams: the cat, on the, the mat
+    assert (s2.precision, s2.recall) == (3 / 4, 3 / 5)
+    sl = rouge_l("the cat sat on the mat", "the cat on the mat")
+    assert (sl.precision, sl.recall) == (1.0, 5 / 6)
+    assert tokenize_rouge("Dog's e-mail, 42!") == ["dog", "s", "e", "mail", "42"]
+
+
+@pytest.mark.oracle
+@given(rouge_text, rouge_text)
+def test_rouge_matches_rouge_score(target, prediction):
+    rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+    ref = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rouge3", "rougeL"], use_stemmer=False).score(target, prediction)
+    ours = {"rouge1": rouge_n(target, prediction, 1), "rouge2": rouge_n(target, prediction, 2),
+            "rouge3": rouge_n(target, prediction, 3), "rougeL": rouge_l(target, prediction)}
+    for k, v in ours.items():
+        assert (v.precision, v.recall, v.fmeasure) == pytest.approx(tuple(ref[k]), abs=1e-12), k
+
+
+@pytest.mark.oracle
+def test_rouge_corpus_mean_matches_rouge_score():
+    rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+    targets = ["To be, or not to be: that is the question.", "All the world's a stage."]
+    preds = ["To be or not to be, the question", "The world is a stage"]
+    sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
+    ref = [sc.score(t, p) for t, p in zip(targets, preds)]
+    ours = rouge_scores(targets, preds)
+    for k in ("rouge1", "rouge2", "rougeL"):
+        assert ours[k].fmeasure == pytest.approx(np.mean([r[k].fmeasure for r in ref]))
+
+
+def test_rouge_bad_input():
+    with pytest.raises(ValueError, match="2 targets but 1 predictions"):
+        rouge_scores(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="empty corpus"):
+        rouge_scores([], [])
+    with pytest.raises(TypeError, match="string or a list"):
+        rouge_n(3, "a")
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        rouge_n("a", "a", 0)
+
+
+# ---------------------------------------------------------------- classification
+
+
+def test_classification_hand_case():
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [0, 1, 1, 1, 0, 0]
+    # class 0: TP 1 FP 2 FN 1; class 1: TP 2 FP 1 FN 0; class 2: TP 0 FP 0 FN 2
+    p, r, f, sup = precision_recall_f1(y_true, y_pred, average=None)
+    assert np.allclose(p, [1 / 3, 2 / 3, 0.0]) and np.allclose(r, [1 / 2, 1.0, 0.0])
+    assert np.allclose(f, [2 / 5, 4 / 5, 0.0]) and sup.tolist() == [2, 2, 2]
+    assert accuracy(y_true, y_pred) == pytest.approx(0.5) and accuracy(y_true, y_pred, normalize=False) == 3
+    assert precision_score(y_true, y_pred, average="micro") == pytest.approx(0.5)
+    assert recall_score(y_true, y_pred, average="macro") == pytest.approx(0.5)
+    assert f1_score(y_true, y_pred, average="weighted") == pytest.approx(0.4)
+    assert precision_score(y_true, y_pred, zero_division=1) == pytest.approx((1 / 3 + 2 / 3 + 1) / 3)
+    assert confusion_matrix(y_true, y_pred).tolist() == [[1, 1, 0], [0, 2, 0], [2, 0, 0]]
+
+
+labels_st = st.lists(st.integers(0, 4), min_size=1, max_size=30)
+
+
+@pytest.mark.oracle
+@given(st.data(), st.sampled_from(["micro", "macro", "weighted", None]), st.sampled_from([0, 1, "warn", np.nan]),
+       st.booleans())
+def test_classification_matches_sklearn(data, average, zero_division, use_labels):
+    skm = pytest.importorskip("sklearn.metrics")
+    y_true = data.draw(labels_st)
+    y_pred = data.draw(st.lists(st.integers(0, 4), min_size=len(y_true), max_size=len(y_true)))
+    labels = data.draw(st.lists(st.integers(0, 6), min_size=1, max_size=5, unique=True)) if use_labels else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = skm.precision_recall_fscore_support(y_true, y_pred, average=average, labels=labels,
+                                                  zero_division=zero_division)
+        try:
+            cm_ref = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+        except ValueError:                       # sklearn: no listed label occurs in y_true
+            cm_ref = "error"
+    ours = precision_recall_f1(y_true, y_pred, average=average, labels=labels, zero_division=zero_division)
+    for a, b in zip(ours[:3], ref[:3]):
+        np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-12, equal_nan=True)
+    if average is None:
+        assert ours[3].tolist() == ref[3].tolist()
+    assert accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    if cm_ref == "error":
+        with pytest.raises(ValueError, match="occurs in y_true"):
+            confusion_matrix(y_true, y_pred, labels=labels)
+    else:
+        assert confusion_matrix(y_true, y_pred, labels=labels).tolist() == cm_ref
+
+
+@pytest.mark.oracle
+def test_classification_string_labels_match_sklearn():
+    skm = pytest.importorskip("sklearn.metrics")
+    y_true = ["comedy", "tragedy", "history", "comedy", "tragedy", "comedy"]
+    y_pred = ["comedy", "comedy", "history", "tragedy", "tragedy", "comedy"]
+    for avg in ("micro", "macro", "weighted"):
+        assert f1_score(y_true, y_pred, average=avg) == pytest.approx(skm.f1_score(y_true, y_pred, average=avg))
+    assert confusion_matrix(y_true, y_pred).tolist() == skm.confusion_matrix(y_true, y_pred).tolist()
+
+
+def test_classification_bad_input():
+    with pytest.raises(ValueError, match="y_true has 3 labels but y_pred has 2"):
+        accuracy([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match="empty"):
+        precision_recall_f1([], [])
+    with pytest.raises(ValueError, match="average must be"):
+        f1_score([0, 1], [0, 1], average="binary")
+    with pytest.raises(ValueError, match="zero_division"):
+        f1_score([0, 1], [1, 0], zero_division=0.5)
+    with pytest.raises(ValueError, match="duplicates"):
+        confusion_matrix([0, 1], [0, 1], labels=[0, 0])
