@@ -16,6 +16,8 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.testing import assert_close, gradcheck
 from tinygrad_llm.testing.strategies import arrays_st, broadcast_pair_st, shapes_st
 
+from conftest import DEVICES
+
 
 @dataclass
 class Op:
@@ -218,23 +220,25 @@ OPS = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(OPS))
 @given(data=st.data())
-def test_gradcheck(name, data):
+def test_gradcheck(name, device, data):
     op = OPS[name]
     arrays, kw = op.draw(data.draw)
-    inputs = [Tensor(a, requires_grad=True) for a in arrays]
+    inputs = [Tensor(a).to(device).requires_grad_() for a in arrays]
     assert gradcheck(lambda *xs: op.ours(*xs, **kw), *inputs)
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(OPS))
 @given(data=st.data())
-def test_matches_torch(name, data):
+def test_matches_torch(name, device, data):
     import torch
     op = OPS[name]
     arrays, kw = op.draw(data.draw)
-    ours = [Tensor(a, requires_grad=True) for a in arrays]
+    ours = [Tensor(a).to(device).requires_grad_() for a in arrays]
     theirs = [torch.tensor(a.copy(order="C"), requires_grad=True) for a in arrays]
     y, ty = op.ours(*ours, **kw), op.theirs(torch, *theirs, **kw)
     assert_close(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12, msg=f"{name} forward")
