@@ -8,12 +8,14 @@ drops the $1/N$; ``'none'`` returns the per-row losses).
 Backward: $\partial L/\partial z_{ij} = (p_{ij} - y_{ij})/N$ — the predicted distribution minus the
 truth, which is why softmax and cross-entropy are computed together. Ignored rows get zero.
 The class axis is the last one: logits (..., C), targets (...).
+On the CPU with kernels on, ``kernels/cross_entropy.py`` computes loss and gradient in one pass
+per row and saves only the per-row log-sum-exp instead of the (N, C) log-probabilities.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..backend import array_module
 from ._util import ShapeError, data_of
@@ -23,6 +25,13 @@ from .softmax import log_softmax_reference
 class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, targets, ignore_index, reduction):
+        ctx.shape, ctx.reduction, ctx.ignore_index = logits.shape, reduction, ignore_index
+        ctx.kernel = kernels.applicable(logits) and not backend.is_gpu_array(targets)
+        if ctx.kernel:                                              # fused Numba kernel
+            z, t = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+            loss, lse = kernels.cross_entropy_forward(z, t, ignore_index, reduction)
+            ctx.save_for_backward(z, t, lse)
+            return loss.reshape(targets.shape) if reduction == "none" else loss
         xp = array_module(logits)
         C = logits.shape[-1]
         z = logits.reshape(-1, C)                                   # (N, C)
@@ -41,6 +50,11 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.kernel:
+            z, t, lse = ctx.saved_tensors
+            g = g.reshape(-1) if ctx.reduction == "none" else g
+            gz = kernels.cross_entropy_backward(z, t, lse, g, ctx.ignore_index, ctx.reduction)
+            return gz.reshape(ctx.shape), None, None, None
         logp, safe_t, valid = ctx.saved_tensors
         xp = array_module(logp)
         grad = xp.exp(logp)                                         # p, (N, C)

@@ -5,12 +5,14 @@ with derivative $\Phi(x) + x\,\varphi(x)$, $\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}$
 
 Tanh form (GPT-2): $$\mathrm{GELU}(x) \approx \frac{x}{2}\left(1 + \tanh u\right),\quad u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$$
 with derivative $\frac12(1+\tanh u) + \frac{x}{2}(1-\tanh^2 u)\sqrt{2/\pi}\,(1 + 3\cdot 0.044715\,x^2)$.
+
+On the CPU with kernels on, both forms run as one fused pass (``kernels/linear.py``), saving only $x$.
 """
 from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function
 from ..backend import array_module
 
@@ -21,12 +23,19 @@ _C = 0.044715
 class GeluErf(Function):
     @staticmethod
     def forward(ctx, x):
+        ctx.kernel = kernels.applicable(x)
+        if ctx.kernel:                                             # fused Numba kernel
+            ctx.save_for_backward(x)
+            return kernels.gelu_forward(x, "none")
         phi_cdf = 0.5 * (1.0 + backend.erf(x * (1.0 / math.sqrt(2.0))))
         ctx.save_for_backward(x, phi_cdf)
         return x * phi_cdf
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.kernel:
+            (x,) = ctx.saved_tensors
+            return (kernels.gelu_backward(x, g, "none"),)
         x, cdf = ctx.saved_tensors
         pdf = array_module(x).exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return (g * (cdf + x * pdf),)
@@ -35,12 +44,19 @@ class GeluErf(Function):
 class GeluTanh(Function):
     @staticmethod
     def forward(ctx, x):
+        ctx.kernel = kernels.applicable(x)
+        if ctx.kernel:                                             # fused Numba kernel
+            ctx.save_for_backward(x)
+            return kernels.gelu_forward(x, "tanh")
         t = array_module(x).tanh(_K * (x + _C * x * x * x))
         ctx.save_for_backward(x, t)
         return 0.5 * x * (1.0 + t)
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.kernel:
+            (x,) = ctx.saved_tensors
+            return (kernels.gelu_backward(x, g, "tanh"),)
         x, t = ctx.saved_tensors
         du = _K * (1.0 + 3.0 * _C * x * x)
         return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du),)

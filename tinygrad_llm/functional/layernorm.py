@@ -8,9 +8,12 @@ $$\bar\gamma = \sum_{\text{rows}} \bar y \odot \hat x,\qquad \bar\beta = \sum_{\
 \bar x = r\Big(\bar{\hat x} - \mathrm{mean}(\bar{\hat x}) - \hat x\,\mathrm{mean}(\bar{\hat x}\odot\hat x)\Big)$$
 (the two means remove the directions that normalisation took out: shifts and scalings).
 ``layer_norm_composed`` builds it from mean, sub, mul and sqrt to test this one.
+On the CPU with kernels on, ``kernels/layernorm.py`` runs both passes fused, one row at a time,
+saving the row mean and $r$ instead of $\hat x$.
 """
 from __future__ import annotations
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
 from ._util import ShapeError
@@ -34,6 +37,13 @@ class LayerNorm(Function):
         x2 = x.reshape(-1, D)                                      # (N, D)
         w = None if weight is None else weight.reshape(-1)
         b = None if bias is None else bias.reshape(-1)
+        ctx.kernel = kernels.applicable(x2, w, b)
+        if ctx.kernel:                                             # fused Numba kernel
+            ctx.shape, ctx.has_bias = shape, bias is not None
+            ctx.pshape = weight.shape if weight is not None else (bias.shape if bias is not None else None)
+            y, mean, rstd = kernels.layer_norm_forward(x2, w, b, eps)
+            ctx.save_for_backward(x2, mean, rstd, w)
+            return y.reshape(shape)
         y, xhat, r = layer_norm_reference(x2, w, b, eps)
         ctx.save_for_backward(xhat, r, w)
         ctx.shape, ctx.has_bias = shape, bias is not None
@@ -42,6 +52,13 @@ class LayerNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.kernel:
+            x2, mean, rstd, w = ctx.saved_tensors
+            g2 = g.reshape(x2.shape)                               # (N, D)
+            gx, gw, gb = kernels.layer_norm_backward(x2, w, mean, rstd, g2)
+            gw = gw.reshape(ctx.pshape) if w is not None else None
+            gb = (g2.sum(axis=0) if gb is None else gb).reshape(ctx.pshape) if ctx.has_bias else None
+            return gx.reshape(ctx.shape), gw, gb, None, None
         xhat, r, w = ctx.saved_tensors
         g2 = g.reshape(xhat.shape)                                 # (N, D)
         gw = (g2 * xhat).sum(axis=0).reshape(ctx.pshape) if w is not None else None

@@ -7,11 +7,15 @@ $\bar A_{ik} = \sum_j \bar C_{ij} B_{kj}$ and $\bar B_{kj} = \sum_i A_{ik} \bar 
 $$\bar A = \bar C B^\top, \qquad \bar B = A^\top \bar C$$
 For batched inputs the same holds per batch; a batch dimension that was broadcast is summed back
 by the engine. One-dimensional operands are promoted to a row (left) or column (right) as in NumPy.
+
+On the CPU with kernels on, the three products go through ``kernels.matmul``, which keeps
+``np.matmul`` (BLAS) except for batches of small matrices where the Numba kernel measured faster.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
 from ._util import ShapeError
@@ -25,14 +29,17 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if kernels.applicable(a, b):
+            return kernels.matmul(a, b)
         return array_module(a, b).matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = array_module(g)
-        ga = xp.matmul(g, _swap(b)) if ctx.needs_input_grad[0] else None  # (..., M, K)
-        gb = xp.matmul(_swap(a), g) if ctx.needs_input_grad[1] else None  # (..., K, N)
+        mm = kernels.matmul if kernels.applicable(g, a, b) else xp.matmul
+        ga = mm(g, _swap(b)) if ctx.needs_input_grad[0] else None  # (..., M, K)
+        gb = mm(_swap(a), g) if ctx.needs_input_grad[1] else None  # (..., K, N)
         return ga, gb
 
 

@@ -9,9 +9,12 @@ $$\bar x = y \odot \left(\bar y - \textstyle\sum_j \bar y_j y_j\right)$$
 and for log-softmax ($\partial y_i/\partial x_j = \delta_{ij} - \mathrm{softmax}_j$):
 $$\bar x = \bar y - \mathrm{softmax}(x) \textstyle\sum_j \bar y_j$$
 ``softmax_composed`` builds the same function from exp, max, sum and div, to test the fused one.
+On the CPU with kernels on, softmax along the last axis runs the fused Numba kernel
+(``kernels/softmax.py``: one pass over each row, forward and backward).
 """
 from __future__ import annotations
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
 from ._util import normalize_axis
@@ -32,6 +35,11 @@ def log_softmax_reference(x, axis):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
+        ctx.axis = axis
+        if axis == x.ndim - 1 and kernels.applicable(x):
+            y = kernels.softmax_forward(x)                    # fused Numba kernel
+            ctx.save_for_backward(y)
+            return y
         # [start:softmax-forward]
         y = softmax_reference(x, axis)
         # [end:softmax-forward]
@@ -42,6 +50,8 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        if ctx.axis == y.ndim - 1 and kernels.applicable(y, g):
+            return kernels.softmax_backward(y, g), None       # fused Numba kernel
         # [start:softmax-backward]
         gx = y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
         # [end:softmax-backward]

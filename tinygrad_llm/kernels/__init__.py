@@ -17,6 +17,9 @@ from __future__ import annotations
 import os
 
 import numba
+import numpy as np
+
+from .. import backend
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
@@ -24,15 +27,28 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward  # noqa: E402
 from .fast_exp import exp  # noqa: E402
 from .layernorm import layer_norm_backward, layer_norm_forward  # noqa: E402
-from .linear import linear_bias_gelu, linear_bias_gelu_backward  # noqa: E402
+from .linear import gelu_backward, gelu_forward, linear_bias_gelu, linear_bias_gelu_backward  # noqa: E402
 from .matmul import matmul, matmul_blocked, matmul_ijk, matmul_ikj  # noqa: E402
 from .softmax import softmax_backward, softmax_forward  # noqa: E402
 
 __all__ = [
     "exp", "matmul", "matmul_ijk", "matmul_ikj", "matmul_blocked", "linear_bias_gelu",
     "linear_bias_gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward",
-    "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward", "threading_info",
+    "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
+    "gelu_backward", "threading_info", "applicable",
 ]
+
+
+def applicable(*arrays) -> bool:
+    """Whether a functional op should call these kernels on ``arrays`` (None entries are skipped):
+    kernels switched on (``backend.kernels_enabled()``, env ``TINYGRAD_LLM_KERNELS=0`` turns them
+    off) and every array a NumPy float32/float64 array of one dtype. CuPy arrays, other dtypes and
+    mixed dtypes keep the reference path."""
+    if not backend.kernels_enabled():
+        return False
+    dtypes = {a.dtype for a in arrays if a is not None and isinstance(a, np.ndarray)}
+    return (len(dtypes) == 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
+            and all(a is None or isinstance(a, np.ndarray) for a in arrays))
 
 
 def threading_info() -> dict:

@@ -16,16 +16,22 @@ The ladder, each rung equal to ``np.matmul`` (tests) and measured in ``bench/ker
    arrays directly: taking a slice such as ``b[k]`` inside it costs a reference-count update
    that the two threads fight over (measured: the sliced version ran 4x slower).
 
-Production rule (``matmul``), measured on this 2-core machine (numbers in chapter 02):
-OpenBLAS wins every single large product (it has hand-written register-blocked kernels),
-so 2-D products and big batched ones go to ``np.matmul``. NumPy runs a batched product as
-one single-threaded BLAS call per matrix; for many *small* matrices (attention scores,
-(B·H, T, hs) @ (B·H, hs, T)) a Numba loop that gives whole matrices to threads wins. So:
-Numba when both operands are float32/float64 of the same dtype, have the same batch
-dimensions (no broadcasting), the batch holds at least ``BATCH_MIN`` matrices, and each
-product is small (``M·N·K <= SMALL_MAX``); NumPy/BLAS otherwise.
+Production rule (``matmul``). OpenBLAS wins every single product here (hand-written
+register-blocked assembly; measured at n = 256: ~150 GFLOP/s against ~35-55 for the best rung
+above), so 2-D products, broadcasting products and large batched ones go straight to
+``np.matmul``. NumPy runs a batched product as one single-threaded BLAS call per matrix, so for
+many *small* matrices (attention: (B·H, T, hs) @ (B·H, hs, T)) a Numba loop that hands whole
+matrices to threads *can* win — on a machine where waking threads is cheap. On this 2-core VM a
+``prange`` launch costs 100-150 us and BLAS keeps winning (chapter 02 has the numbers), so the rule is
+decided by measurement, once per shape: the first product of a candidate shape (same dtype
+float32/float64, equal batch dims with at least ``BATCH_MIN`` matrices, ``M·N·K <= SMALL_MAX``) runs
+both paths, times them, and remembers the faster one in ``WINNER``. Both paths compute the same
+sums in a different order, so results agree to rounding.
 """
 from __future__ import annotations
+
+import math
+import time
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -128,7 +134,7 @@ def _check2d(a, b, op):
 
 
 def use_numba(a_shape, b_shape, dtype_a, dtype_b) -> bool:
-    """The dispatch rule (see the module docstring): True where the Numba batched kernel wins."""
+    """Whether a product of these shapes is a candidate for the Numba batched kernel."""
     if dtype_a != dtype_b or dtype_a not in (np.float32, np.float64):
         return False
     if len(a_shape) < 3 or a_shape[:-2] != b_shape[:-2] or a_shape[-1] != b_shape[-2]:
@@ -137,6 +143,23 @@ def use_numba(a_shape, b_shape, dtype_a, dtype_b) -> bool:
     N = b_shape[-1]
     batch = int(np.prod(a_shape[:-2]))
     return batch >= BATCH_MIN and 0 < M * N * K <= SMALL_MAX
+
+
+WINNER: dict = {}   # (batch, M, K, N, dtype) -> "numba" or "blas", filled by measurement
+
+
+def _race(a, b) -> str:
+    """Time both paths on this very product (after a warm-up call each) and name the faster."""
+    best = {}
+    for name, fn in (("numba", bmm), ("blas", np.matmul)):
+        fn(a, b)                                   # warm-up (and JIT load)
+        t = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn(a, b)
+            t = min(t, time.perf_counter() - t0)
+        best[name] = t
+    return min(best, key=best.get)
 
 
 def bmm(a, b):
@@ -154,8 +177,12 @@ def bmm(a, b):
 
 
 def matmul(a, b):
-    """``np.matmul`` semantics (batched, broadcasting); Numba or BLAS chosen by :func:`use_numba`."""
+    """``np.matmul`` semantics (batched, broadcasting); Numba or BLAS chosen by the measured rule."""
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim >= 3 and b.ndim >= 3 and use_numba(a.shape, b.shape, a.dtype, b.dtype):
-        return bmm(a, b)
+        key = (int(np.prod(a.shape[:-2])),) + a.shape[-2:] + (b.shape[-1], a.dtype.str)
+        if key not in WINNER:
+            WINNER[key] = _race(a, b)
+        if WINNER[key] == "numba":
+            return bmm(a, b)
     return np.matmul(a, b)
