@@ -12,6 +12,7 @@ the header prints which kernel OpenBLAS actually runs (threadpoolctl), so read t
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import subprocess
@@ -24,6 +25,8 @@ from tinygrad_llm import kernels as K
 from tinygrad_llm.kernels import reference as R
 from tinygrad_llm.kernels.fast_exp import exp as fast_exp
 from tinygrad_llm.kernels.matmul import bmm
+
+kmm = importlib.import_module("tinygrad_llm.kernels.matmul")   # the module (K.matmul is the function)
 
 try:
     import torch
@@ -101,7 +104,9 @@ def bench_attention(quick):
             best_time(lambda: np.matmul(q, kt)), best_time(lambda: torch.bmm(tq, tkt)) if torch else None)
         row(f"P V   (BH={bh}) (BH,64,64)@(BH,64,32)", "GFLOP", flop, best_time(lambda: bmm(p, v)),
             best_time(lambda: np.matmul(p, v)), best_time(lambda: torch.bmm(tp, tv)) if torch else None)
-        assert K.matmul.__module__ and np.allclose(K.matmul(q, kt), q @ kt, atol=1e-4)
+        np.testing.assert_allclose(K.matmul(q, kt), q @ kt, atol=1e-4)      # runs the race
+        key = (bh, 64, 32, 64, q.dtype.str)
+        print(f"{'  kernels.matmul rule picks for Q K^T:':<44} {kmm.WINNER[key]}")
 
 
 def bench_linear_gelu(quick):
@@ -127,7 +132,7 @@ def softmax_numpy(x):
 
 
 def bench_softmax(quick):
-    header("softmax / cross-entropy / layer_norm float32 (last axis), GB/s = bytes in+out / t")
+    header("softmax / cross-entropy / gelu / layer_norm float32 (last axis), GB/s = bytes in+out / t")
     rng = np.random.default_rng(3)
     for shape in ((4096, 1024), (32768, 128)):
         x = rng.standard_normal(shape, dtype=np.float32)
@@ -148,9 +153,21 @@ def bench_softmax(quick):
         w = rng.standard_normal(shape[1], dtype=np.float32)
         bb = rng.standard_normal(shape[1], dtype=np.float32)
         tw, tbb = tt(w), tt(bb)
+        row(f"gelu fwd {shape}", "GB", nbytes, best_time(lambda: K.gelu_forward(x)),
+            best_time(lambda: R.gelu(x)), best_time(lambda: torch.nn.functional.gelu(tx)) if torch else None)
         row(f"layer_norm fwd {shape}", "GB", nbytes, best_time(lambda: K.layer_norm_forward(x, w, bb)),
             best_time(lambda: R.layer_norm_forward(x, w, bb)),
             best_time(lambda: torch.nn.functional.layer_norm(tx, (shape[1],), tw, tbb)) if torch else None)
+        _, mean, rstd = K.layer_norm_forward(x, w, bb)
+        xr = tx.clone().requires_grad_(True)
+        out_t = torch.nn.functional.layer_norm(xr, (shape[1],), tw, tbb) if torch else None
+
+        def torch_ln_backward():
+            xr.grad = None
+            torch.autograd.grad(out_t, xr, tg, retain_graph=True)
+        row(f"layer_norm bwd {shape}", "GB", 3 * x.nbytes, best_time(lambda: K.layer_norm_backward(x, w, mean, rstd, g)),
+            best_time(lambda: R.layer_norm_backward(x, w, mean, rstd, g)),
+            best_time(torch_ln_backward) if torch else None)
         if quick:
             break
 

@@ -57,7 +57,7 @@ layouts = st.sampled_from(["contiguous", "transposed", "strided"])
 def parallel(request, monkeypatch):
     """Run the row kernels through the serial driver and through the prange driver."""
     limit = 0 if request.param == "parallel" else 1 << 62
-    for mod in (ksm, kce, kln):
+    for mod in (ksm, kce, kln, fast_exp):
         monkeypatch.setattr(mod, "PARALLEL_MIN", limit)
     return request.param
 
@@ -73,7 +73,7 @@ def test_threading_layer_is_workqueue_unless_asked():
 
 # ----------------------------------------------------------------------------- exp
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fast_exp_within_one_ulp(dtype):
+def test_fast_exp_within_one_ulp(parallel, dtype):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(-80, 80, 300), rng.uniform(-1, 1, 200),
                         np.linspace(-0.35, 0.35, 50)]).astype(dtype)

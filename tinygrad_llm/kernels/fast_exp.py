@@ -173,11 +173,19 @@ def _fexp_overload(x):
 
 
 # ----------------------------------------------------------------------------- array exp
+PARALLEL_MIN = 1 << 19   # elements; see kernels/softmax.py for the measurement
+@njit(cache=True)
+def _exp_serial(x, out):                     # x, out 1-D
+    for i in range(x.shape[0]):
+        out[i] = fexp(x[i])
+
+
 @njit(cache=True, parallel=True)
-def _exp_2d(x, out):
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            out[i, j] = fexp(x[i, j])
+def _exp_parallel(x, out):
+    n = x.shape[0]
+    for c in prange((n + 4095) // 4096):     # blocks of 4096 elements go to threads
+        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+            out[i] = fexp(x[i])
 
 
 def exp(x):
@@ -185,7 +193,7 @@ def exp(x):
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"kernels.exp: expected float32 or float64, got {x.dtype}")
-    x2 = x.reshape(-1, x.shape[-1]) if x.ndim >= 1 and x.size else x.reshape(1, -1)
-    out = np.empty(x2.shape, dtype=x.dtype)
-    _exp_2d(x2, out)
+    x1 = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(x1)
+    (_exp_parallel if x1.size >= PARALLEL_MIN else _exp_serial)(x1, out)
     return out.reshape(x.shape)
