@@ -4,7 +4,7 @@ $$P_N = \frac{\sum_{g} \min\big(\mathrm{count}_{\hat y}(g), \mathrm{count}_{y}(g
 
 ROUGE-L replaces the clipped n-gram overlap by the length of the longest common subsequence:
 
-$$P_L = \frac{\mathrm{LCS}(\hat y, y)}{|\hat y|},\qquad R_L = \frac{\mathrm{LCS}(\hat y, y)}{|y|}$$
+$$P_L = \frac{\mathrm{LCS}(\hat y, y)}{\lvert\hat y\rvert},\qquad R_L = \frac{\mathrm{LCS}(\hat y, y)}{\lvert y\rvert}$$
 
 with $\mathrm{LCS}(a_{1..i}, b_{1..j}) = \mathrm{LCS}(a_{1..i-1}, b_{1..j-1}) + 1$ when $a_i = b_j$, else the larger of
 $\mathrm{LCS}(a_{1..i-1}, b_{1..j})$ and $\mathrm{LCS}(a_{1..i}, b_{1..j-1})$. $F_1 = 0$ when $P + R = 0$.
