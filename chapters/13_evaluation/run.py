@@ -70,6 +70,9 @@ print(f"  sentence_bleu (effective order) = {sentence_bleu(short, [ref]).score:.
 # %%
 for name, sc in (("ROUGE-1", rouge_n(ref, hyp, 1)), ("ROUGE-2", rouge_n(ref, hyp, 2)), ("ROUGE-L", rouge_l(ref, hyp))):
     print(f"  {name}: P = {sc.precision:.3f} R = {sc.recall:.3f} F1 = {sc.fmeasure:.3f}")
+a, b = "He was running from his questions", "he runs from the question"
+print(f"  {b!r} against {a!r}: ROUGE-1 F1 = {rouge_n(a, b, 1).fmeasure:.3f} without stemming, "
+      f"{rouge_n(a, b, 1, use_stemmer=True).fmeasure:.3f} with the Porter stemmer")
 
 # %% [markdown]
 # ## 4. What the overlap metrics reward: replaced words versus shuffled word order

@@ -10,14 +10,16 @@ with $\mathrm{LCS}(a_{1..i}, b_{1..j}) = \mathrm{LCS}(a_{1..i-1}, b_{1..j-1}) + 
 $\mathrm{LCS}(a_{1..i-1}, b_{1..j})$ and $\mathrm{LCS}(a_{1..i}, b_{1..j-1})$. $F_1 = 0$ when $P + R = 0$.
 
 Strings are tokenised like rouge-score's default tokenizer: lowercase, every run of characters outside
-``[a-z0-9]`` becomes a space, split on whitespace. No stemming: rouge-score's optional Porter stemmer
-(NLTK's variant) is not reproduced here, so compare with ``RougeScorer(..., use_stemmer=False)``.
+``[a-z0-9]`` becomes a space, split on whitespace; with ``use_stemmer=True`` every token longer than three
+characters is replaced by its Porter stem (:mod:`porter`, NLTK's variant, the one rouge-score uses).
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from .porter import stem
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -29,16 +31,17 @@ class RougeScore:
     fmeasure: float
 
 
-def tokenize_rouge(text: str) -> list[str]:
-    """rouge-score's default tokenisation (without stemming)."""
+def tokenize_rouge(text: str, use_stemmer: bool = False) -> list[str]:
+    """rouge-score's default tokenisation, optionally with the Porter stemmer on tokens of 4+ characters."""
     if not isinstance(text, str):
         raise TypeError(f"rouge: expected a string, got {type(text).__name__}")
-    return _NON_ALNUM.sub(" ", text.lower()).split()
+    tokens = _NON_ALNUM.sub(" ", text.lower()).split()
+    return [stem(t) if use_stemmer and len(t) > 3 else t for t in tokens]
 
 
-def _tokens(x):
+def _tokens(x, use_stemmer: bool = False):
     if isinstance(x, str):
-        return tokenize_rouge(x)
+        return tokenize_rouge(x, use_stemmer)
     if isinstance(x, (list, tuple)):
         return list(x)
     raise TypeError(f"rouge: expected a string or a list of tokens, got {type(x).__name__}")
@@ -49,11 +52,11 @@ def _f1(p: float, r: float) -> float:
 
 
 # [start:rouge_n]
-def rouge_n(target, prediction, n: int = 1) -> RougeScore:
+def rouge_n(target, prediction, n: int = 1, use_stemmer: bool = False) -> RougeScore:
     """ROUGE-N of ``prediction`` against ``target`` (same argument order as rouge-score's ``score``)."""
     if n < 1:
         raise ValueError(f"rouge_n: n must be >= 1, got {n}")
-    t, p = _tokens(target), _tokens(prediction)
+    t, p = _tokens(target, use_stemmer), _tokens(prediction, use_stemmer)
     t_grams = Counter(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
     p_grams = Counter(tuple(p[i:i + n]) for i in range(len(p) - n + 1))
     overlap = sum((t_grams & p_grams).values())           # sum of min counts
@@ -75,9 +78,9 @@ def lcs_length(a, b) -> int:
 
 
 # [start:rouge_l]
-def rouge_l(target, prediction) -> RougeScore:
+def rouge_l(target, prediction, use_stemmer: bool = False) -> RougeScore:
     """ROUGE-L (sentence-level LCS) of ``prediction`` against ``target``."""
-    t, p = _tokens(target), _tokens(prediction)
+    t, p = _tokens(target, use_stemmer), _tokens(prediction, use_stemmer)
     if not t or not p:
         return RougeScore(0.0, 0.0, 0.0)
     lcs = lcs_length(t, p)
@@ -86,7 +89,8 @@ def rouge_l(target, prediction) -> RougeScore:
 # [end:rouge_l]
 
 
-def rouge_scores(targets, predictions, types=("rouge1", "rouge2", "rougeL")) -> dict[str, RougeScore]:
+def rouge_scores(targets, predictions, types=("rouge1", "rouge2", "rougeL"), use_stemmer: bool = False
+                 ) -> dict[str, RougeScore]:
     """Mean precision, recall and F1 over a corpus of (target, prediction) pairs, for each ROUGE type."""
     if len(targets) != len(predictions):
         raise ValueError(f"rouge: {len(targets)} targets but {len(predictions)} predictions")
@@ -95,9 +99,9 @@ def rouge_scores(targets, predictions, types=("rouge1", "rouge2", "rougeL")) -> 
     out = {}
     for name in types:
         if name == "rougeL":
-            scores = [rouge_l(t, p) for t, p in zip(targets, predictions)]
+            scores = [rouge_l(t, p, use_stemmer) for t, p in zip(targets, predictions)]
         elif re.fullmatch(r"rouge[1-9]", name):
-            scores = [rouge_n(t, p, int(name[5:])) for t, p in zip(targets, predictions)]
+            scores = [rouge_n(t, p, int(name[5:]), use_stemmer) for t, p in zip(targets, predictions)]
         else:
             raise ValueError(f"rouge: unknown type {name!r} (rouge1..rouge9, rougeL)")
         k = len(scores)
