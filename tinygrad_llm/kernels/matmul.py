@@ -11,8 +11,9 @@ The ladder, each rung equal to ``np.matmul`` (tests) and measured in ``bench/ker
    innermost loop runs along rows of $B$ and $C$ (contiguous, so SIMD), and ``prange`` hands
    rows of $C$ to different threads (no two threads write the same row).
 3. ``matmul_blocked`` — the same update on tiles: ``KB`` rows of $B$ stay in the L2 cache
-   while a block of rows of $A$ streams past them, and four rows of $B$ are combined per
-   pass so each load/store of $C$ feeds four fused multiply-adds. The hot loop indexes the 2-D
+   while a block of rows of $A$ streams past them, and a 4 x 4 block of $A$ is applied per
+   sweep: each element of $B$ loaded feeds four rows of $C$, each load/store of $C$ four
+   fused multiply-adds (16 FMAs per 4 loads of $B$ and 4 loads + 4 stores of $C$). The hot loop indexes the 2-D
    arrays directly: taking a slice such as ``b[k]`` inside it costs a reference-count update
    that the two threads fight over (measured: the sliced version ran 4x slower).
 
@@ -74,7 +75,6 @@ def matmul_ikj(a, b):
 # [end:matmul-ikj]
 
 
-# [start:matmul-panel]
 @njit(cache=True, fastmath={"contract"})
 def row_panel(a, b, c, i, k0, k1, j0, j1):
     """c[i, j0:j1] += a[i, k0:k1] @ b[k0:k1, j0:j1], four rows of b per sweep over c[i]."""
@@ -89,6 +89,27 @@ def row_panel(a, b, c, i, k0, k1, j0, j1):
         for j in range(j0, j1):
             c[i, j] += ak * b[k, j]
         k += 1
+
+
+# [start:matmul-panel]
+@njit(cache=True, fastmath={"contract"})
+def quad_panel(a, b, c, i, k0, k1):
+    """c[i:i+4, :] += a[i:i+4, k0:k1] @ b[k0:k1, :]: a 4 x 4 block of A per sweep over the rows."""
+    k = k0
+    while k + 4 <= k1:
+        p0, p1, p2, p3 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+        q0, q1, q2, q3 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
+        r0, r1, r2, r3 = a[i + 2, k], a[i + 2, k + 1], a[i + 2, k + 2], a[i + 2, k + 3]
+        s0, s1, s2, s3 = a[i + 3, k], a[i + 3, k + 1], a[i + 3, k + 2], a[i + 3, k + 3]
+        for j in range(b.shape[1]):                # 4 loads of B feed 16 multiply-adds
+            b0, b1, b2, b3 = b[k, j], b[k + 1, j], b[k + 2, j], b[k + 3, j]
+            c[i, j] += p0 * b0 + p1 * b1 + p2 * b2 + p3 * b3
+            c[i + 1, j] += q0 * b0 + q1 * b1 + q2 * b2 + q3 * b3
+            c[i + 2, j] += r0 * b0 + r1 * b1 + r2 * b2 + r3 * b3
+            c[i + 3, j] += s0 * b0 + s1 * b1 + s2 * b2 + s3 * b3
+        k += 4
+    for r in range(4):                             # the last K % 4 rows of B
+        row_panel(a, b, c, i + r, k, k1, 0, b.shape[1])
 # [end:matmul-panel]
 
 
@@ -100,8 +121,14 @@ def _blocked(a, b, c, mb):
     for ib in prange((M + mb - 1) // mb):          # a block of rows of C per task
         i0, i1 = ib * mb, min(ib * mb + mb, M)
         for k0 in range(0, K, KB):                 # rows b[k0:k0+KB] stay in cache ...
-            for i in range(i0, i1):                # ... while the block's rows use them
-                row_panel(a, b, c, i, k0, min(k0 + KB, K), 0, N)
+            k1 = min(k0 + KB, K)
+            i = i0
+            while i + 4 <= i1:                     # ... while the block's rows use them
+                quad_panel(a, b, c, i, k0, k1)
+                i += 4
+            while i < i1:                          # leftover rows, one at a time
+                row_panel(a, b, c, i, k0, k1, 0, N)
+                i += 1
 # [end:matmul-blocked]
 
 
@@ -109,7 +136,7 @@ def matmul_blocked(a, b):
     """C = A B, cache-blocked and parallel over blocks of rows (2-D, C-contiguous copies made)."""
     a, b = _check2d(a, b, "matmul_blocked")
     c = np.zeros((a.shape[0], b.shape[1]), dtype=a.dtype)
-    mb = max(4, min(64, -(-a.shape[0] // get_num_threads())))
+    mb = 4 * max(1, min(16, -(-a.shape[0] // (4 * get_num_threads()))))   # a multiple of 4 rows
     _blocked(a, b, c, mb)
     return c
 
