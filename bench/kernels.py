@@ -35,23 +35,41 @@ except ImportError:  # the bench still runs, with the torch column empty
     torch = None
 
 
-def best_time(fn, min_time=0.2, repeats=5):
-    """The fastest of ``repeats`` timings, each averaging enough calls to last ``min_time``."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_time / repeats / one))
-    best = math.inf
-    for _ in range(repeats):
+def best_times(fns, min_time=0.2, rounds=5):
+    """Time several functions in interleaved rounds and keep each one's fastest round.
+
+    Interleaving spreads any noise (another process on the two cores, a thread pool of the
+    previous library still spinning) over all contenders instead of one; each timed chunk starts
+    with an untimed call so the pool of the library being timed is awake.
+    """
+    number = {}
+    for name, fn in fns.items():
+        if fn is None:
+            continue
+        fn()
         t0 = time.perf_counter()
-        for _ in range(number):
+        fn()
+        number[name] = max(1, int(min_time / rounds / max(time.perf_counter() - t0, 1e-7)))
+    best = {name: math.inf for name in number}
+    for _ in range(rounds):
+        for name in number:
+            fn = fns[name]
             fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+            t0 = time.perf_counter()
+            for _ in range(number[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number[name])
+    return {name: best.get(name) for name in fns}
 
 
 ROWS = []
+
+
+def compare(name, unit, work, numba_fn, numpy_fn, torch_fn=None, min_time=0.2, rounds=5):
+    """Time the three contenders interleaved (see best_times) and print one row."""
+    t = best_times({"numba": numba_fn, "numpy": numpy_fn, "torch": torch_fn if torch else None},
+                   min_time, rounds)
+    row(name, unit, work, t["numba"], t["numpy"], t["torch"])
 
 
 def row(name, unit, work, t_numba, t_numpy, t_torch):
@@ -79,14 +97,13 @@ def bench_matmul(quick):
         a = rng.standard_normal((n, n), dtype=np.float32)
         b = rng.standard_normal((n, n), dtype=np.float32)
         ta, tb = tt(a), tt(b)
-        t_np = best_time(lambda: a @ b)
-        t_to = best_time(lambda: torch.mm(ta, tb)) if torch else None
         flop = 2 * n ** 3
+        np_fn, to_fn = (lambda: a @ b), (lambda: torch.mm(ta, tb))
         if n <= (128 if quick else 256):
-            row(f"ijk naive n={n}", "GFLOP", flop, best_time(lambda: K.matmul_ijk(a, b), repeats=2), t_np, t_to)
-        row(f"ikj prange n={n}", "GFLOP", flop, best_time(lambda: K.matmul_ikj(a, b), repeats=3), t_np, t_to)
-        row(f"blocked n={n}", "GFLOP", flop, best_time(lambda: K.matmul_blocked(a, b)), t_np, t_to)
-        row(f"dispatch kernels.matmul n={n} (-> BLAS)", "GFLOP", flop, best_time(lambda: K.matmul(a, b)), t_np, t_to)
+            compare(f"ijk naive n={n}", "GFLOP", flop, lambda: K.matmul_ijk(a, b), np_fn, to_fn, rounds=2)
+        compare(f"ikj prange n={n}", "GFLOP", flop, lambda: K.matmul_ikj(a, b), np_fn, to_fn, rounds=3)
+        compare(f"blocked n={n}", "GFLOP", flop, lambda: K.matmul_blocked(a, b), np_fn, to_fn)
+        compare(f"dispatch kernels.matmul n={n} (-> BLAS)", "GFLOP", flop, lambda: K.matmul(a, b), np_fn, to_fn)
 
 
 def bench_attention(quick):
@@ -100,10 +117,10 @@ def bench_attention(quick):
         kt = k.swapaxes(-1, -2)                                        # (BH, hs, T) view
         tq, tkt, tp, tv = tt(q), tt(kt), tt(p), tt(v)
         flop = 2 * bh * 64 * 64 * 32
-        row(f"Q K^T (BH={bh}) (BH,64,32)@(BH,32,64)", "GFLOP", flop, best_time(lambda: bmm(q, kt)),
-            best_time(lambda: np.matmul(q, kt)), best_time(lambda: torch.bmm(tq, tkt)) if torch else None)
-        row(f"P V   (BH={bh}) (BH,64,64)@(BH,64,32)", "GFLOP", flop, best_time(lambda: bmm(p, v)),
-            best_time(lambda: np.matmul(p, v)), best_time(lambda: torch.bmm(tp, tv)) if torch else None)
+        compare(f"Q K^T (BH={bh}) (BH,64,32)@(BH,32,64)", "GFLOP", flop, lambda: bmm(q, kt),
+                lambda: np.matmul(q, kt), lambda: torch.bmm(tq, tkt))
+        compare(f"P V   (BH={bh}) (BH,64,64)@(BH,64,32)", "GFLOP", flop, lambda: bmm(p, v),
+                lambda: np.matmul(p, v), lambda: torch.bmm(tp, tv))
         np.testing.assert_allclose(K.matmul(q, kt), q @ kt, atol=1e-4)      # runs the race
         key = (bh, 64, 32, 64, q.dtype.str)
         print(f"{'  kernels.matmul rule picks for Q K^T:':<44} {kmm.WINNER[key]}")
@@ -119,11 +136,9 @@ def bench_linear_gelu(quick):
         flop = 2 * n * din * dout
         tx, tw, tb = tt(x), tt(w), tt(b)
         for ap in ("none", "tanh"):
-            t_t = best_time(lambda: torch.nn.functional.gelu(torch.nn.functional.linear(tx, tw, tb),
-                                                            approximate=ap)) if torch else None
-            row(f"linear_bias_gelu {ap:<4} ({n},{din})->{dout}", "GFLOP", flop,
-                best_time(lambda: K.linear_bias_gelu(x, w, b, ap)),
-                best_time(lambda: R.linear_bias_gelu(x, w, b, ap)), t_t)
+            compare(f"linear_bias_gelu {ap:<4} ({n},{din})->{dout}", "GFLOP", flop,
+                    lambda: K.linear_bias_gelu(x, w, b, ap), lambda: R.linear_bias_gelu(x, w, b, ap),
+                    lambda: torch.nn.functional.gelu(torch.nn.functional.linear(tx, tw, tb), approximate=ap))
 
 
 def softmax_numpy(x):
@@ -140,34 +155,34 @@ def bench_softmax(quick):
         y = softmax_numpy(x)
         tx, ty, tg = tt(x), tt(y), tt(g)
         nbytes = 2 * x.nbytes
-        row(f"softmax fwd {shape}", "GB", nbytes, best_time(lambda: K.softmax_forward(x)),
-            best_time(lambda: softmax_numpy(x)), best_time(lambda: torch.softmax(tx, -1)) if torch else None)
-        row(f"softmax bwd {shape}", "GB", 3 * x.nbytes, best_time(lambda: K.softmax_backward(y, g)),
-            best_time(lambda: R.softmax_backward(y, g)),
-            best_time(lambda: torch._softmax_backward_data(tg, ty, -1, torch.float32)) if torch else None)
+        compare(f"softmax fwd {shape}", "GB", nbytes, lambda: K.softmax_forward(x),
+                lambda: softmax_numpy(x), lambda: torch.softmax(tx, -1))
+        compare(f"softmax bwd {shape}", "GB", 3 * x.nbytes, lambda: K.softmax_backward(y, g),
+                lambda: R.softmax_backward(y, g),
+                lambda: torch._softmax_backward_data(tg, ty, -1, torch.float32))
         t = rng.integers(0, shape[1], shape[0])
         t_t = torch.from_numpy(t) if torch else None
-        row(f"cross_entropy fwd {shape}", "GB", x.nbytes, best_time(lambda: K.cross_entropy_forward(x, t)),
-            best_time(lambda: R.cross_entropy_forward(x, t)),
-            best_time(lambda: torch.nn.functional.cross_entropy(tx, t_t)) if torch else None)
+        compare(f"cross_entropy fwd {shape}", "GB", x.nbytes, lambda: K.cross_entropy_forward(x, t),
+                lambda: R.cross_entropy_forward(x, t), lambda: torch.nn.functional.cross_entropy(tx, t_t))
+        compare(f"gelu tanh fwd {shape}", "GB", nbytes, lambda: K.gelu_forward(x, "tanh"),
+                lambda: R.gelu(x, "tanh"), lambda: torch.nn.functional.gelu(tx, approximate="tanh"))
+        compare(f"gelu erf fwd {shape}", "GB", nbytes, lambda: K.gelu_forward(x),
+                lambda: R.gelu(x), lambda: torch.nn.functional.gelu(tx))
         w = rng.standard_normal(shape[1], dtype=np.float32)
         bb = rng.standard_normal(shape[1], dtype=np.float32)
         tw, tbb = tt(w), tt(bb)
-        row(f"gelu fwd {shape}", "GB", nbytes, best_time(lambda: K.gelu_forward(x)),
-            best_time(lambda: R.gelu(x)), best_time(lambda: torch.nn.functional.gelu(tx)) if torch else None)
-        row(f"layer_norm fwd {shape}", "GB", nbytes, best_time(lambda: K.layer_norm_forward(x, w, bb)),
-            best_time(lambda: R.layer_norm_forward(x, w, bb)),
-            best_time(lambda: torch.nn.functional.layer_norm(tx, (shape[1],), tw, tbb)) if torch else None)
+        compare(f"layer_norm fwd {shape}", "GB", nbytes, lambda: K.layer_norm_forward(x, w, bb),
+                lambda: R.layer_norm_forward(x, w, bb),
+                lambda: torch.nn.functional.layer_norm(tx, (shape[1],), tw, tbb))
         _, mean, rstd = K.layer_norm_forward(x, w, bb)
-        xr = tx.clone().requires_grad_(True)
-        out_t = torch.nn.functional.layer_norm(xr, (shape[1],), tw, tbb) if torch else None
+        if torch:
+            xr = tx.clone().requires_grad_(True)
+            out_t = torch.nn.functional.layer_norm(xr, (shape[1],), tw, tbb)
 
         def torch_ln_backward():
-            xr.grad = None
             torch.autograd.grad(out_t, xr, tg, retain_graph=True)
-        row(f"layer_norm bwd {shape}", "GB", 3 * x.nbytes, best_time(lambda: K.layer_norm_backward(x, w, mean, rstd, g)),
-            best_time(lambda: R.layer_norm_backward(x, w, mean, rstd, g)),
-            best_time(torch_ln_backward) if torch else None)
+        compare(f"layer_norm bwd {shape}", "GB", 3 * x.nbytes, lambda: K.layer_norm_backward(x, w, mean, rstd, g),
+                lambda: R.layer_norm_backward(x, w, mean, rstd, g), torch_ln_backward)
         if quick:
             break
 
@@ -178,8 +193,8 @@ def bench_exp(quick):
     for dt in (np.float32, np.float64):
         x = rng.uniform(-20, 20, 1 << 22).astype(dt)
         tx = tt(x)
-        row(f"exp {np.dtype(dt).name} (fast_exp vs np.exp)", "GB", 2 * x.nbytes, best_time(lambda: fast_exp(x)),
-            best_time(lambda: np.exp(x)), best_time(lambda: torch.exp(tx)) if torch else None)
+        compare(f"exp {np.dtype(dt).name} (fast_exp vs np.exp)", "GB", 2 * x.nbytes, lambda: fast_exp(x),
+                lambda: np.exp(x), lambda: torch.exp(tx))
 
 
 # ----------------------------------------------------------------------------- threading
