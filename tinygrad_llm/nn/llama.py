@@ -42,24 +42,23 @@ class RMSNorm(Module):
 
 
 class RotaryEmbedding(Module):
-    """cos/sin tables for positions 0..max_position_embeddings-1, sliced per call (not trained)."""
+    """Rotates queries/keys by their positions; cos/sin are computed for the positions of each call
+    (T x d/2 numbers, no table of max_position_embeddings rows to keep per layer; nothing is trained)."""
 
     def __init__(self, head_dim: int, max_position_embeddings: int = 2048, base: float = 10000.0,
                  interleaved: bool = True):
         super().__init__()
         self.head_dim, self.base, self.interleaved = head_dim, base, interleaved
         self.max_position_embeddings = max_position_embeddings
-        self._cos, self._sin = rope_angles(head_dim, np.arange(max_position_embeddings), base)  # (P, d/2)
 
     def forward(self, x, start_pos: int = 0):
         """Rotate ``x`` (B, H, T, d) whose tokens sit at positions start_pos..start_pos+T-1."""
         T = x.shape[-2]
         if start_pos + T > self.max_position_embeddings:
-            raise ValueError(f"RotaryEmbedding: positions up to {start_pos + T - 1} requested but the table "
-                             f"holds {self.max_position_embeddings} (max_position_embeddings)")
-        cos = backend.like(self._cos[start_pos:start_pos + T], x.data)
-        sin = backend.like(self._sin[start_pos:start_pos + T], x.data)
-        return rope(x, cos, sin, self.interleaved)
+            raise ValueError(f"RotaryEmbedding: position {start_pos + T - 1} requested but the model was built "
+                             f"for {self.max_position_embeddings} positions (max_position_embeddings)")
+        cos, sin = rope_angles(self.head_dim, np.arange(start_pos, start_pos + T), self.base, x.dtype)  # (T, d/2)
+        return rope(x, backend.like(cos, x.data), backend.like(sin, x.data), self.interleaved)
 
     def extra_repr(self):
         return f"head_dim={self.head_dim}, base={self.base}, interleaved={self.interleaved}"
