@@ -177,3 +177,15 @@ def test_tokenizer_errors(smol_tok, tmp_path):
     p = _write(tmp_path / "no_tok.gguf", {"w": (np.ones((2, 2), np.float32), None)})
     with pytest.raises(GGUFError, match="not byte-level BPE"):
         GGUFTokenizer.from_gguf(p)
+
+
+@pytest.mark.parametrize("offset,value", [(8, 2 ** 40), (16, 2 ** 40), (4, 99)])
+def test_corrupt_header_counts_are_a_clear_error(tmp_path, offset, value):
+    """A huge tensor count / key count, or an unknown version, must raise GGUFError, not crash or hang."""
+    p = _write(tmp_path / "m.gguf", {"w": (np.ones((4, 4), np.float32), None)}, {"general.name": "x"})
+    data = bytearray(p.read_bytes())
+    width = 4 if offset == 4 else 8
+    data[offset:offset + width] = int(value).to_bytes(width, "little")
+    p.write_bytes(bytes(data))
+    with pytest.raises(GGUFError, match="m.gguf"):
+        GGUFFile(p)

