@@ -35,12 +35,16 @@ except ImportError:  # the bench still runs, with the torch column empty
     torch = None
 
 
+SETTLE_S = 0.15   # OpenBLAS and OpenMP workers keep spinning for up to ~0.1 s after a call
+
+
 def best_times(fns, min_time=0.2, rounds=5):
     """Time several functions in interleaved rounds and keep each one's fastest round.
 
-    Interleaving spreads any noise (another process on the two cores, a thread pool of the
-    previous library still spinning) over all contenders instead of one; each timed chunk starts
-    with an untimed call so the pool of the library being timed is awake.
+    Interleaving spreads noise from other processes on the two cores over all contenders. Before
+    each timed chunk we sleep ``SETTLE_S`` so the thread pool of the previous library (OpenBLAS,
+    torch's OpenMP, Numba) has gone to sleep instead of competing for the cores, then make one
+    untimed call so the pool of the library being timed is awake.
     """
     number = {}
     for name, fn in fns.items():
@@ -54,6 +58,7 @@ def best_times(fns, min_time=0.2, rounds=5):
     for _ in range(rounds):
         for name in number:
             fn = fns[name]
+            time.sleep(SETTLE_S)
             fn()
             t0 = time.perf_counter()
             for _ in range(number[name]):

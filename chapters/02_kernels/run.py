@@ -32,7 +32,11 @@ rng = np.random.default_rng(0)
 
 
 def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3):
-    """Fastest of ``repeats`` timings, each averaging enough calls to fill ``budget / repeats`` s."""
+    """Fastest of ``repeats`` timings, each averaging enough calls to fill ``budget / repeats`` s.
+
+    It first sleeps a moment: OpenBLAS workers keep spinning ~0.1 s after a call and would
+    compete with whatever runs next (section 5 shows why that matters on 2 cores)."""
+    time.sleep(0 if args.fast else 0.15)
     fn()                                                # compile / warm caches
     t0 = time.perf_counter()
     fn()

@@ -8,9 +8,12 @@ from numba import njit, prange
 
 from tinygrad_llm.kernels.fast_exp import fexp
 
+# No cache=True here: the tests load this file by path, and Numba's on-disk cache can only be
+# reloaded for modules that Python can import by name.
+
 
 # Exercise 1: the loop order j, k, i.
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def matmul_jki(a, b):
     """C = A B with loop order j, k, i: the inner loop walks down a column of A and of C.
 
@@ -44,7 +47,7 @@ def softmax_jvp(x, v):
 
 
 # Exercise 3: a fused log-softmax kernel.
-@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+@njit(fastmath={"reassoc", "contract", "nsz"})
 def _log_softmax_row(x, out):
     m = x[0]
     for j in range(1, x.shape[0]):
@@ -57,7 +60,7 @@ def _log_softmax_row(x, out):
         out[j] = x[j] - lse
 
 
-@njit(cache=True)
+@njit
 def _log_softmax_rows(x, out):
     for i in range(x.shape[0]):
         _log_softmax_row(x[i], out[i])

@@ -6,9 +6,9 @@ NumPy arrays in, NumPy arrays out; nothing here knows about ``Tensor``. The func
 Threading. Two thread pools share the two cores of a small machine: OpenBLAS (behind ``np.matmul``)
 and Numba's parallel layer (behind every ``prange``). Numba's default layer here is OpenMP, whose
 workers keep spinning for a while after a parallel loop ends; a BLAS call made right after
-that runs with its threads fighting the spinning OpenMP threads, and a float32 GEMM at n = 1024
-falls to roughly half its speed (measured numbers in ``bench/kernels.py --threading`` and in
-chapter 02). The ``workqueue`` layer puts its workers to sleep instead, so we select it here,
+that runs with its threads fighting the spinning OpenMP threads: a float32 GEMM at n = 1024
+measured 90-95 GFLOP/s right after a parallel kernel with ``omp`` against 170-186 with
+``workqueue`` (``bench/kernels.py --threading``, chapter 02). The ``workqueue`` layer puts its workers to sleep instead, so we select it here,
 before any parallel kernel is compiled or run. An explicit ``NUMBA_THREADING_LAYER`` in the
 environment still wins.
 """
