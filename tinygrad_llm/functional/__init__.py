@@ -3,7 +3,8 @@
 Import as ``import tinygrad_llm.functional as F``.
 """
 from ._util import ShapeError
-from .attention import attention_weights, causal_mask, scaled_dot_product_attention
+from .attention import (attention_weights, causal_mask, scaled_dot_product_attention,
+                        scaled_dot_product_attention_composed)
 from .cross_entropy import cross_entropy, cross_entropy_composed
 from .dropout import dropout
 from .elementwise import abs, add, cast, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh
@@ -11,6 +12,7 @@ from .embedding import embedding
 from .gelu import gelu
 from .layernorm import layer_norm, layer_norm_composed
 from .linear import linear
+from .lstm_cell import lstm_cell, lstm_cell_composed, lstm_sequence
 from .matmul import matmul
 from .reduce import max, mean, sum, var
 from .shape import (cat, concat, expand, getitem, masked_fill, permute, reshape, split, squeeze, stack,

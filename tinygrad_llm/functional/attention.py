@@ -1,4 +1,4 @@
-r"""Scaled dot-product attention, composed from matmul, softmax and masking.
+r"""Scaled dot-product attention: a composed version (matmul, softmax, masking) and a fused one.
 
 $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}} + M\right)V$$
 
@@ -7,7 +7,17 @@ and $-\infty$ where it may not: ``is_causal=True`` hides keys after the query
 ($M_{ij} = -\infty$ for $j > i$); a boolean ``attn_mask`` is True where attention is *allowed*
 (PyTorch's convention); a float ``attn_mask`` is added as is. Dividing by $\sqrt{d_k}$ keeps the
 logits' variance near 1 when q and k have unit-variance entries, so softmax does not saturate.
-The gradient flows through matmul, softmax and masked_fill; nothing new is needed.
+
+Backward of the fused node. With $S = QK^\top s + M$ ($s = 1/\sqrt{d_k}$), $P = \mathrm{softmax}(S)$
+row-wise and $O = PV$:
+$$\bar V = P^\top \bar O,\qquad \bar P = \bar O V^\top,\qquad
+\bar S = P \odot \big(\bar P - \mathrm{rowsum}(\bar P \odot P)\big),\qquad
+\bar Q = s\,\bar S K,\qquad \bar K = s\,\bar S^\top Q$$
+The mask is a constant, so it only enters through $P$ (masked entries have $P_{ij} = 0$ and get no
+gradient). With dropout on $P$ the same holds with $\tilde P = P \odot D/(1-p)$ in $O = \tilde PV$ and
+$\bar P = (\bar O V^\top) \odot D/(1-p)$. One node saves $Q, K, V, P$ instead of the five
+intermediate tensors of the composed graph. ``scaled_dot_product_attention`` uses the fused node;
+``scaled_dot_product_attention_composed`` builds the same function from primitives.
 """
 from __future__ import annotations
 
@@ -15,7 +25,8 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
+from ..autograd import Function
 from ..backend import array_module
 from ._util import ShapeError, data_of
 from .dropout import dropout
@@ -29,11 +40,32 @@ def causal_mask(T_q, T_k, xp=np):
     return xp.tril(xp.ones((T_q, T_k), dtype=bool), k=T_k - T_q)
 
 
-def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
-    """The attention probabilities softmax(QKᵀ·scale + M), shape (..., T_q, T_k)."""
+def _check(q, k, v):
     if q.shape[-1] != k.shape[-1]:
         raise ShapeError(f"scaled_dot_product_attention: query of shape {q.shape} and key of shape {k.shape} "
                          "have different feature sizes")
+    if v is not None and k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: key of shape {k.shape} and value of shape {v.shape} "
+                         "have different lengths")
+
+
+def additive_mask(T_q, T_k, attn_mask=None, is_causal=False, like=None, dtype=np.float64):
+    """The mask $M$ as an array of 0 and $-\\infty$ (or the given floats), broadcastable to (..., T_q, T_k);
+    None when nothing is masked."""
+    xp = array_module(like) if like is not None else np
+    m = None
+    if is_causal:
+        m = xp.where(causal_mask(T_q, T_k, xp), 0.0, -np.inf).astype(dtype)
+    if attn_mask is not None:
+        a = backend.like(data_of(attn_mask), like) if like is not None else np.asarray(data_of(attn_mask))
+        a = xp.where(a, 0.0, -np.inf).astype(dtype) if a.dtype == bool else a.astype(dtype)
+        m = a if m is None else m + a
+    return m
+
+
+def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
+    """The attention probabilities softmax(QKᵀ·scale + M), shape (..., T_q, T_k) (composed)."""
+    _check(q, k, None)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = matmul(q, k.transpose(-2, -1)) * scale           # (..., T_q, T_k)
     T_q, T_k = scores.shape[-2], scores.shape[-1]
@@ -49,12 +81,74 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     return softmax(scores, axis=-1)
 
 
-def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None,
-                                 training=True):
-    if k.shape[-2] != v.shape[-2]:
-        raise ShapeError(f"scaled_dot_product_attention: key of shape {k.shape} and value of shape {v.shape} "
-                         "have different lengths")
+def scaled_dot_product_attention_composed(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None,
+                                          training=True):
+    """The formula from primitives: matmul, scale, masked_fill, softmax, dropout, matmul."""
+    _check(q, k, v)
     w = attention_weights(q, k, attn_mask, is_causal, scale)  # (..., T_q, T_k)
     if dropout_p > 0.0:
         w = dropout(w, dropout_p, training)
     return matmul(w, v)                                       # (..., T_q, d_v)
+
+
+def _mm(a, b):
+    return kernels.matmul(a, b) if kernels.applicable(a, b) else array_module(a, b).matmul(a, b)
+
+
+def _softmax_last(s):
+    if kernels.applicable(s):
+        return kernels.softmax_forward(s)
+    xp = array_module(s)
+    e = xp.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Attention(Function):
+    """One node: $O = \\mathrm{softmax}(QK^\\top s + M)V$ with the analytic backward above."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, scale, dropout_p):
+        # [start:fused-attention-forward]
+        s = _mm(q, k.swapaxes(-1, -2))                         # (..., T_q, T_k)
+        s *= s.dtype.type(scale)
+        if mask is not None:
+            s = s + mask                                       # (..., T_q, T_k), may broadcast further
+        p = _softmax_last(s)                                   # (..., T_q, T_k)
+        d = None
+        if dropout_p > 0.0:
+            keep = backend.random_uniform(p.shape, like_array=p, dtype=p.dtype) >= dropout_p
+            d = keep * p.dtype.type(1.0 / (1.0 - dropout_p))   # 0 or 1/(1-p)
+        out = _mm(p if d is None else p * d, v)                # (..., T_q, d_v)
+        # [end:fused-attention-forward]
+        ctx.save_for_backward(q, k, v, p, d)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, g):                                      # g (..., T_q, d_v)
+        q, k, v, p, d = ctx.saved_tensors
+        # [start:fused-attention-backward]
+        pd = p if d is None else p * d
+        gv = _mm(pd.swapaxes(-1, -2), g)                       # (..., T_k, d_v)
+        gp = _mm(g, v.swapaxes(-1, -2))                        # (..., T_q, T_k)
+        if d is not None:
+            gp *= d
+        if gp.shape == p.shape and kernels.applicable(p, gp):
+            gs = kernels.softmax_backward(p, gp)
+        else:
+            gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gs *= gs.dtype.type(ctx.scale)
+        gq = _mm(gs, k)                                        # (..., T_q, d_k)
+        gk = _mm(gs.swapaxes(-1, -2), q)                       # (..., T_k, d_k)
+        # [end:fused-attention-backward]
+        return gq, gk, gv, None, None, None
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None,
+                                 training=True):
+    """Fused attention (one graph node); same arguments and result as the composed version."""
+    _check(q, k, v)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    dtype = np.result_type(q.dtype, k.dtype)
+    mask = additive_mask(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data, dtype=dtype)
+    return Attention.apply(q, k, v, mask, float(scale), float(dropout_p) if training else 0.0)
