@@ -1,7 +1,7 @@
 """Data: the default Shakespeare corpus (:mod:`.corpus`), splits and batching, and a generated toy
 translation task (:mod:`.translation`)."""
-from .corpus import (CorpusNotFoundError, get_batch, load_plays, load_shakespeare, load_text, play_titles,
+from .corpus import (POEMS, CorpusNotFoundError, get_batch, load_plays, load_shakespeare, load_text, play_titles,
                      shakespeare_dir, train_val_split)
 
-__all__ = ["CorpusNotFoundError", "get_batch", "load_plays", "load_shakespeare", "load_text", "play_titles",
+__all__ = ["POEMS", "CorpusNotFoundError", "get_batch", "load_plays", "load_shakespeare", "load_text", "play_titles",
            "shakespeare_dir", "train_val_split"]

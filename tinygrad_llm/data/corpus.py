@@ -60,15 +60,22 @@ def _titles() -> dict[str, str]:
     return {f.stem: meta.get(f.stem, "title", fallback=f.stem).strip() for f in _files()}
 
 
-def play_titles() -> list[str]:
-    """The 42 titles, in corpus order (sorted by file name), e.g. ``'Hamlet, Prince of Denmark'``."""
-    return list(_titles().values())
+# The five texts of the corpus that are poems, not plays (the other 37 are plays).
+POEMS = frozenset({"A Lover's Complaint", "The Passionate Pilgrim", "The Phoenix and the Turtle",
+                   "The Rape of Lucrece", "Sonnets"})
 
 
-def load_plays() -> dict[str, str]:
-    """``{title: text}`` for every text of the corpus, in corpus order."""
+def play_titles(include_poems: bool = True) -> list[str]:
+    """The 42 titles (37 plays and 5 poems), in corpus order (sorted by file name), e.g. ``'Hamlet'``."""
+    return [t for t in _titles().values() if include_poems or t not in POEMS]
+
+
+def load_plays(include_poems: bool = True) -> dict[str, str]:
+    """``{title: text}`` for every text of the corpus, in corpus order (only the 37 plays when
+    ``include_poems`` is False)."""
     titles = _titles()
-    return {titles[f.stem]: _read(f) for f in _files()}
+    plays = {titles[f.stem]: _read(f) for f in _files()}
+    return {t: x for t, x in plays.items() if include_poems or t not in POEMS}
 
 
 def load_shakespeare() -> str:
