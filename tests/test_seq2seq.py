@@ -7,14 +7,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("tinygrad_llm.nn.transformer", reason="the Transformer layers (nn/transformer.py) are not in this tree yet")
-
-import tinygrad_llm as tg  # noqa: E402
+import tinygrad_llm as tg
 from tinygrad_llm import backend
 from tinygrad_llm.data import translation as tr
 from tinygrad_llm.metrics.bleu import corpus_bleu
 from tinygrad_llm.models.seq2seq import Seq2SeqTransformer, beam_search, greedy_decode, record_cross_attention
 from tinygrad_llm.seq2seq_train import build_model, evaluate, train, translate
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The matrices here are tiny: BLAS threads only add contention (several times slower on 2 busy cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 # ----------------------------------------------------------------------------- an independent reader

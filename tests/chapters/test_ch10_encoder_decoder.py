@@ -7,9 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("tinygrad_llm.nn.transformer", reason="the Transformer layers (nn/transformer.py) are not in this tree yet")
-
-import tinygrad_llm as tg  # noqa: E402
+import tinygrad_llm as tg
 from tinygrad_llm import Tensor
 from tinygrad_llm.models.seq2seq import Seq2SeqTransformer, beam_search
 
