@@ -35,6 +35,7 @@ class Adam(Optimizer):
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
+        # [start:adam-moments]
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         m *= b1
@@ -44,6 +45,7 @@ class Adam(Optimizer):
         step_size = lr / (1 - b1 ** t)
         denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
         p.data -= (step_size * (m / denom)).astype(p.dtype, copy=False)
+        # [end:adam-moments]
 
 
 class AdamW(Adam):

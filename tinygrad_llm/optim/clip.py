@@ -1,6 +1,6 @@
 r"""Gradient clipping by global norm.
 
-$$\|g\| = \sqrt{\textstyle\sum_p \sum_i g_{p,i}^2},\qquad g \leftarrow g \cdot \min\!\Big(1, \frac{c}{\|g\| + 10^{-6}}\Big)$$
+$$\lVert g \rVert = \sqrt{\textstyle\sum_p \sum_i g_{p,i}^2},\qquad g \leftarrow g \cdot \min\!\Big(1, \frac{c}{\lVert g \rVert + 10^{-6}}\Big)$$
 All gradients are scaled by the same factor, so the update keeps its direction.
 """
 from __future__ import annotations

@@ -15,6 +15,7 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov))
 
+    # [start:sgd-update]
     def update(self, p, g, group, state):
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p.data
@@ -29,3 +30,4 @@ class SGD(Optimizer):
             buf = state["momentum_buffer"]
             g = g + mu * buf if group["nesterov"] else buf
         p.data -= (group["lr"] * g).astype(p.dtype, copy=False)
+    # [end:sgd-update]

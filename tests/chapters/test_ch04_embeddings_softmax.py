@@ -1,0 +1,61 @@
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_llm.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.testing import assert_close
+
+CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "04_embeddings_softmax"
+spec = importlib.util.spec_from_file_location("ch04_solutions", CHAPTER / "solutions.py")
+sol = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sol)
+rng = np.random.default_rng(0)
+
+
+def test_cross_entropy_by_hand_equals_library():
+    z, t = rng.standard_normal((7, 5)) * 10, rng.integers(0, 5, 7)
+    assert sol.cross_entropy_numpy(z, t) == pytest.approx(F.cross_entropy(Tensor(z), t).item(), rel=1e-12)
+
+
+def test_cross_entropy_gradient_is_softmax_minus_onehot():
+    z, t = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    x = Tensor(z, requires_grad=True)
+    F.cross_entropy(x, t).backward()
+    assert_close(sol.cross_entropy_logit_grad(z, t), x.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_bigram_mle_is_the_minimum_of_the_nll():
+    V = 4
+    ids = rng.integers(0, V, 400)
+    best = sol.bigram_mle_nll(ids, V)
+    counts = np.zeros((V, V))
+    np.add.at(counts, (ids[:-1], ids[1:]), 1)
+    for eps in (0.05, 0.2):                                   # any other table scores worse
+        q = (counts + eps * rng.random((V, V))) / (counts + eps * rng.random((V, V))).sum(1, keepdims=True)
+        q = q / q.sum(1, keepdims=True)
+        assert -np.log(q[ids[:-1], ids[1:]]).mean() > best
+
+
+def test_embedding_via_onehot_equals_lookup_with_gradients():
+    w1 = Tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    w2 = Tensor(w1.numpy().copy(), requires_grad=True)
+    ids = np.array([1, 4, 1, 0])
+    a, b = sol.embedding_via_onehot(ids, w1), F.embedding(ids, w2)
+    assert_close(a, b, rtol=1e-15)
+    g = rng.standard_normal((4, 3))
+    a.backward(Tensor(g))
+    b.backward(Tensor(g))
+    assert_close(w1.grad, w2.grad, rtol=1e-14, atol=1e-15)
+
+
+def test_walkthrough_runs_fast(tmp_path):
+    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "loss_curves.png").stat().st_size > 1000 and (tmp_path / "bigram_probs.png").stat().st_size > 1000
+    assert "E[ids] == onehot(ids) @ E: True" in r.stdout
