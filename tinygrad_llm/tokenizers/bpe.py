@@ -32,6 +32,7 @@ import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
+from itertools import chain
 
 from .base import Tokenizer, TokenizerError, register
 from .cleaning import WHITESPACE
@@ -176,20 +177,23 @@ class ByteLevelBPE(Tokenizer):
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``)."""
-        cache, ids = self._cache, []
+        cache = self._cache
         pieces = self._re.findall(text) if self._re is not None else ([text] if text else [])
-        for piece in pieces:
-            out = cache.get(piece)
-            if out is None:
-                try:
-                    out = self._merge_piece(piece.encode("utf-8"))
-                except UnicodeEncodeError as e:
-                    raise TokenizerError(f"ByteLevelBPE.encode: text is not valid Unicode (lone surrogate?): {e}") from None
-                if len(cache) > 200_000:
-                    cache.clear()
-                cache[piece] = out
-            ids.extend(out)
-        return ids
+        outs = list(map(cache.get, pieces))                 # most pieces are cached words: one C-level pass
+        if None in outs:
+            if len(cache) > 200_000:
+                cache.clear()
+            for k, piece in enumerate(pieces):
+                if outs[k] is None:
+                    out = cache.get(piece)
+                    if out is None:
+                        try:
+                            out = cache[piece] = self._merge_piece(piece.encode("utf-8"))
+                        except UnicodeEncodeError as e:
+                            raise TokenizerError(f"ByteLevelBPE.encode: text is not valid Unicode "
+                                                 f"(lone surrogate?): {e}") from None
+                    outs[k] = out
+        return list(chain.from_iterable(outs))
 
     def encode(self, text: str, allowed_special=()) -> list[int]:
         """Token ids of ``text``. Special tokens are recognised only when listed in ``allowed_special``
