@@ -114,7 +114,7 @@ for beams in (1, 4):
           f"({results[name]['seconds']:.1f} s for {r['n']} sentences)")
     if beams == 1:
         wrong = [(s, t, h) for (s, t), h in zip(task.test, r["hypotheses"]) if h != t]
-print(f"{len(wrong)} greedy errors; first few:")
+print(f"{len(wrong)} greedy errors" + (", the first few:" if wrong else ""))
 for s, t, h in wrong[:5]:
     print(f"  {s:55s} want {t}  got {h}")
 
