@@ -43,8 +43,15 @@ def applicable(*arrays) -> bool:
     """Whether a functional op should call these kernels on ``arrays`` (None entries are skipped):
     kernels switched on (``backend.kernels_enabled()``, env ``TINYGRAD_LLM_KERNELS=0`` turns them
     off) and every array a NumPy float32/float64 array of one dtype. CuPy arrays, other dtypes and
-    mixed dtypes keep the reference path."""
+    mixed dtypes keep the reference path.
+
+    With ``NUMBA_DISABLE_JIT=1`` the kernels are plain Python loops, thousands of times slower
+    than NumPy, so the functional ops keep the reference path there unless the environment also
+    says ``TINYGRAD_LLM_KERNELS=1`` explicitly (to step through a kernel inside a model). Calling a
+    kernel directly always runs it."""
     if not backend.kernels_enabled():
+        return False
+    if numba.config.DISABLE_JIT and os.environ.get("TINYGRAD_LLM_KERNELS") != "1":
         return False
     dtypes = {a.dtype for a in arrays if a is not None and isinstance(a, np.ndarray)}
     return (len(dtypes) == 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
