@@ -1,6 +1,7 @@
 """WordPiece: ids equal to Hugging Face `tokenizers` on all-MiniLM-L6-v2's vocabulary; pairs, truncation,
 padding; the vocabulary trainer."""
 import importlib.util
+import math
 import pathlib
 from collections import Counter
 
@@ -153,8 +154,8 @@ def test_basic_tokenizer_splits_punctuation_and_cjk():
     assert BasicTokenizer()("Café") == ["cafe"]
 
 
-def naive_wordpiece_vocab(word_counts, vocab_size, specials):
-    """Reference trainer: rescore every pair from scratch after every merge."""
+def naive_wordpiece_vocab(word_counts, vocab_size, specials, score):
+    """Reference trainer: recount and rescore every pair from scratch after every merge."""
     words = sorted(word_counts)
     split = {w: [w[0]] + ["##" + c for c in w[1:]] for w in words}
     vocab = list(specials) + sorted({s for w in words for s in split[w]})
@@ -167,7 +168,12 @@ def naive_wordpiece_vocab(word_counts, vocab_size, specials):
                 pairs[p] += word_counts[w]
         if not pairs:
             break
-        best = min(pairs, key=lambda p: (-pairs[p] / (unit[p[0]] * unit[p[1]]), p))
+        n = sum(unit.values())
+        if score == "ratio":
+            rank = {p: c / (unit[p[0]] * unit[p[1]]) for p, c in pairs.items()}
+        else:
+            rank = {p: c * math.log(c * n / (unit[p[0]] * unit[p[1]])) for p, c in pairs.items()}
+        best = min(pairs, key=lambda p: (-rank[p], p))
         new = best[0] + best[1][2:] if best[1].startswith("##") else best[0] + best[1]
         if new not in vocab:
             vocab.append(new)
@@ -186,12 +192,13 @@ def naive_wordpiece_vocab(word_counts, vocab_size, specials):
 
 @settings(max_examples=30)
 @given(st.dictionaries(st.text(alphabet="abcd", min_size=1, max_size=7), st.integers(1, 6), min_size=1, max_size=12),
-       st.integers(0, 15))
-def test_wordpiece_trainer_equals_naive_trainer(word_counts, extra):
+       st.integers(0, 15), st.sampled_from(["likelihood", "ratio"]))
+def test_wordpiece_trainer_equals_naive_trainer(word_counts, extra, score):
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
     n_alpha = len({s for w in word_counts for s in [w[0]] + ["##" + c for c in w[1:]]})
     size = len(specials) + n_alpha + extra
-    assert train_wordpiece_vocab(word_counts, size, specials) == naive_wordpiece_vocab(word_counts, size, specials)
+    assert (train_wordpiece_vocab(word_counts, size, specials, score=score)
+            == naive_wordpiece_vocab(word_counts, size, specials, score))
 
 
 def test_trained_vocabulary_covers_its_corpus_and_is_deterministic(tmp_path):
@@ -208,6 +215,15 @@ def test_trained_vocabulary_covers_its_corpus_and_is_deterministic(tmp_path):
     assert back.vocab == a.vocab and back.encode(text) == a.encode(text)
     a.save_vocab(tmp_path / "vocab.txt")
     assert WordPiece.from_vocab_file(tmp_path / "vocab.txt").encode(text) == a.encode(text)
+
+
+def test_ratio_score_spends_the_vocabulary_on_rare_words():
+    """c(ab)/(c(a)c(b)) = 1 for every pair inside a word seen once; the likelihood score prefers
+    the frequent pair 't'+'##h'."""
+    counts = {"the": 50, "that": 30, "this": 20, "zyx": 1}
+    # ties at score 1 go to the smaller pair: ('##y', '##x') < ('z', '##y'), then ('z', '##yx')
+    assert train_wordpiece_vocab(counts, 5 + 10 + 2, score="ratio")[15:] == ["##yx", "zyx"]
+    assert train_wordpiece_vocab(counts, 5 + 10 + 1, score="likelihood")[15:] == ["th"]
 
 
 def test_missing_special_token_is_an_error():

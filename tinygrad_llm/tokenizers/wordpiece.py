@@ -15,12 +15,19 @@ the first part and 1 for the second, truncated "longest first" to ``max_length``
 ``[PAD]`` (attention mask 0 there).
 
 **Training** a vocabulary starts from every character (``##c`` inside words) and adds the merge of the
-adjacent pair with the highest likelihood gain, i.e. the pair that occurs together most often relative
-to how often its parts occur at all:
+adjacent pair that raises the likelihood of the corpus most under a unigram model of the pieces. With
+$c(\cdot)$ the counts and $N$ the number of pieces, merging $(a,b)$ gains about
+$$\Delta \log \mathcal{L}(a, b) \approx c(ab)\,\log\frac{c(ab)\,N}{c(a)\,c(b)}$$
+(``score='likelihood'``, the default): pairs that occur together far more often than chance,
+weighted by how often they occur. Dropping the weight gives the ratio that many tutorials call the
+WordPiece score (``score='ratio'``):
 $$\mathrm{score}(a, b) = \frac{c(ab)}{c(a)\,c(b)}$$
+which is largest (= 1) for pieces of words seen once, so on a real corpus it spends the vocabulary
+on completing rare words.
 """
 from __future__ import annotations
 
+import math
 import pathlib
 import re
 from collections import Counter
@@ -264,21 +271,26 @@ class WordPiece(Tokenizer):
     # ---- training ----------------------------------------------------------------------------------------
     @classmethod
     def train(cls, texts, vocab_size: int, special_tokens=SPECIALS, lowercase: bool = True, min_frequency: int = 1,
-              max_alphabet: int | None = None, prefix: str = "##"):
+              max_alphabet: int | None = None, prefix: str = "##", score: str = "likelihood"):
         """Learn a vocabulary of ``vocab_size`` tokens from ``texts`` (a string or a list of strings)."""
         basic = BasicTokenizer(lowercase=lowercase)
         counts = Counter()
         for t in ([texts] if isinstance(texts, str) else texts):
             counts.update(basic(t))
-        vocab = train_wordpiece_vocab(counts, vocab_size, list(special_tokens), min_frequency, max_alphabet, prefix)
+        vocab = train_wordpiece_vocab(counts, vocab_size, list(special_tokens), min_frequency, max_alphabet, prefix,
+                                      score)
         return cls(vocab, lowercase=lowercase, prefix=prefix)
 
 
 # [start:train]
 def train_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, special_tokens=SPECIALS,
-                          min_frequency: int = 1, max_alphabet: int | None = None, prefix: str = "##") -> list[str]:
-    """Specials, then the alphabet, then merged pieces by the score c(ab) / (c(a) c(b)) until ``vocab_size``.
-    Ties go to the pair that sorts first, so the result is deterministic."""
+                          min_frequency: int = 1, max_alphabet: int | None = None, prefix: str = "##",
+                          score: str = "likelihood") -> list[str]:
+    """Specials, then the alphabet, then merged pieces by the best score until ``vocab_size``:
+    'likelihood' c(ab) log(c(ab) N / (c(a) c(b))) or 'ratio' c(ab) / (c(a) c(b)). Ties go to the pair
+    that sorts first, so the result is deterministic."""
+    if score not in ("likelihood", "ratio"):
+        raise ValueError(f"train_wordpiece_vocab: score must be 'likelihood' or 'ratio', got {score!r}")
     words = sorted(w for w, c in word_counts.items() if c >= min_frequency)
     freqs = [word_counts[w] for w in words]
     split = [[w[0]] + [prefix + ch for ch in w[1:]] for w in words]
@@ -297,12 +309,17 @@ def train_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, special_
         for p in zip(symbols, symbols[1:]):
             pair_count[p] += f
             where.setdefault(p, set()).add(w)
+    n_units = sum(unit.values())
+    log = math.log
     while len(vocab) < vocab_size:
-        best, best_score = None, -1.0
+        best, best_score = None, -math.inf
         for p, c in pair_count.items():
             if c <= 0:
                 continue
-            s = c / (unit[p[0]] * unit[p[1]])
+            if score == "ratio":
+                s = c / (unit[p[0]] * unit[p[1]])
+            else:
+                s = c * log(c * n_units / (unit[p[0]] * unit[p[1]]))
             if s > best_score or (s == best_score and p < best):
                 best, best_score = p, s
         if best is None:
@@ -327,6 +344,7 @@ def train_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, special_
                     out.append(symbols[i])
                     i += 1
             split[w] = out
+            n_units += f * (len(out) - len(symbols))
             for s in out:
                 unit[s] += f
             for p in zip(out, out[1:]):
