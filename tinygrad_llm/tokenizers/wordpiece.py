@@ -7,8 +7,8 @@ models), split on whitespace and make every punctuation character its own word (
 
 **Greedy longest match**: a word $w$ is cut left to right; at position $s$ the next piece is the longest
 vocabulary entry that matches there (written with the prefix ``##`` when it does not start the word):
-$$e = \max\{\,e' \in (s, |w|] : \pi(s)\,w_{s:e'} \in V\,\},\qquad \pi(s) = \begin{cases}\varepsilon & s = 0\\ \#\# & s > 0\end{cases}$$
-If no prefix of the rest is in $V$ (or $|w| > 100$ characters) the whole word becomes ``[UNK]``.
+$$e = \max\{\,e' \in (s, \lvert w\rvert] : \pi(s)\,w_{s:e'} \in V\,\},\qquad \pi(0) = \varepsilon,\ \pi(s > 0) = \#\#$$
+If no prefix of the rest is in $V$ (or $\lvert w\rvert > 100$ characters) the whole word becomes ``[UNK]``.
 
 **Model input**: ``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` with segment ids (token_type_ids) 0 for
 the first part and 1 for the second, truncated "longest first" to ``max_length`` and padded with
