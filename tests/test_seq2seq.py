@@ -288,6 +288,8 @@ def test_decoding_restores_training_mode_and_checks_arguments():
     assert m.training
     with pytest.raises(ValueError, match="num_beams"):
         beam_search(m, src, 0)
+    with pytest.raises(ValueError, match="max_len"):
+        beam_search(m, src, 2, max_len=0)
 
 
 def test_cross_attention_weights_are_distributions_over_real_source_tokens():

@@ -196,8 +196,8 @@ def beam_search(model: Seq2SeqTransformer, src, num_beams: int = 4, max_len: int
     Returns the best hypothesis per source (ids without <bos>/<eos>), or with ``return_all=True`` a list per
     source of ``(score, ids)`` sorted best first, ``score`` being the length-penalised log-probability.
     """
-    if num_beams < 1:
-        raise ValueError(f"beam_search: num_beams must be >= 1, got {num_beams}")
+    if num_beams < 1 or max_len < 1:
+        raise ValueError(f"beam_search: num_beams and max_len must be >= 1, got {num_beams} and {max_len}")
     src = _ids(src)
     B, K = src.shape[0], num_beams
     was_training = model.training
@@ -241,7 +241,7 @@ def beam_search(model: Seq2SeqTransformer, src, num_beams: int = 4, max_len: int
                         break
                 if len(finished[b]) >= K:               # can a live beam still beat the K-th finished one?
                     kth = sorted((h[0] for h in finished[b]), reverse=True)[K - 1]
-                    done[b] = not new_scores[b, 0] / step ** length_penalty > kth
+                    done[b] = bool(new_scores[b, 0] / step ** length_penalty <= kth)
             # [end:beam-step]
             seqs = np.concatenate([seqs[parent.reshape(-1)], token.reshape(-1, 1)], axis=1)
             scores = new_scores
