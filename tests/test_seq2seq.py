@@ -221,6 +221,14 @@ def test_parameter_sharing_options():
         a(np.zeros((1, 3)), np.ones((1, 2), np.int64))
 
 
+def test_joint_vocabulary_task_builds_a_shared_embedding_model():
+    task = tr.make_dates_task(20, 5, 5, joint_vocab=True)
+    m = build_model(task, d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32)
+    assert m.src_embed is m.tgt_embed
+    src, tgt_in, tgt_out = tr.make_batch(task, task.train[:4])
+    assert np.isfinite(m.loss(src, tgt_in, tgt_out).item())
+
+
 def test_gradients_reach_every_parameter():
     rng = np.random.default_rng(3)
     m = small_model(tie_output=False).train()
