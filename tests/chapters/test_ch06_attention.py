@@ -1,0 +1,55 @@
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_llm.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.functional.attention import additive_mask
+from tinygrad_llm.testing import assert_close
+
+CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "06_attention"
+spec = importlib.util.spec_from_file_location("ch06_solutions", CHAPTER / "solutions.py")
+sol = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sol)
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_numpy_attention_equals_library(causal):
+    q, k, v = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 5))
+    mask = np.tril(np.ones((4, 4), bool)) if causal else None
+    assert_close(sol.attention_numpy(q, k, v, mask), F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v),
+                                                                                    is_causal=causal), rtol=1e-12)
+
+
+def test_logit_variance_is_d_and_one_after_scaling():
+    for d in (4, 64):
+        assert sol.logit_variance(d) == pytest.approx(d, rel=0.05)
+        assert sol.logit_variance(d, scaled=True) == pytest.approx(1.0, rel=0.05)
+
+
+def test_causal_additive_mask_equals_library():
+    assert np.array_equal(sol.causal_additive_mask(5), additive_mask(5, 5, is_causal=True))
+
+
+def test_softmax_jacobian_matches_autograd_and_vanishes_when_saturated():
+    z = rng.standard_normal(5)
+    J = sol.softmax_jacobian(z)
+    for i in range(5):
+        x = Tensor(z.copy(), requires_grad=True)
+        F.softmax(x, -1)[i].backward()
+        assert_close(J[i], x.grad, rtol=1e-12, atol=1e-15)
+    assert np.abs(sol.softmax_jacobian(np.array([30.0, 0, 0, 0]))).max() < 1e-12
+
+
+def test_walkthrough_runs_fast(tmp_path):
+    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in ("scaling.png", "heatmap.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert "fused == composed: True" in r.stdout
