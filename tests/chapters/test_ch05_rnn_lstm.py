@@ -1,0 +1,61 @@
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+
+import tinygrad_llm.nn as nn
+from tinygrad_llm import Tensor, backend
+from tinygrad_llm.testing import assert_close
+
+CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "05_rnn_lstm"
+spec = importlib.util.spec_from_file_location("ch05_solutions", CHAPTER / "solutions.py")
+sol = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sol)
+rng = np.random.default_rng(0)
+
+
+def test_numpy_step_equals_lstm_cell():
+    with backend.default_dtype(np.float64):
+        cell = nn.LSTMCell(3, 5)
+    x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    h1, c1 = cell(Tensor(x), (Tensor(h), Tensor(c)))
+    h2, c2 = sol.lstm_step_numpy(x, h, c, *(cell.state_dict()[k] for k in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]))
+    assert_close(h1, h2, rtol=1e-12, atol=1e-14)
+    assert_close(c1, c2, rtol=1e-12, atol=1e-14)
+
+
+def test_parameter_count():
+    for C, H, L in [(3, 5, 1), (7, 4, 3)]:
+        assert sol.lstm_num_parameters(C, H, L) == nn.LSTM(C, H, num_layers=L).num_parameters()
+
+
+def test_forget_gate_product_is_dc_dc0_when_whh_is_zero():
+    T, B, C, H = 6, 2, 3, 4
+    with backend.default_dtype(np.float64):
+        lstm = nn.LSTM(C, H)
+    lstm.weight_hh_l0.data[:] = 0.0
+    x = rng.standard_normal((T, B, C))
+    c0 = Tensor(rng.standard_normal((1, B, H)), requires_grad=True)
+    _, (_, c_n) = lstm(Tensor(x), (Tensor(np.zeros((1, B, H))), c0))
+    c_n.sum().backward()
+    sd = lstm.state_dict()
+    assert_close(c0.grad.numpy()[0], sol.forget_gate_product(x, sd["weight_ih_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"]),
+                 rtol=1e-12, atol=1e-15)
+
+
+def test_tbptt_pairs():
+    assert sol.tbptt_pairs_covered(10, 10) == 45 and sol.tbptt_pairs_covered(10, 1) == 0
+    brute = sum(1 for t in range(10) for s in range(t) if t // 4 == s // 4)
+    assert sol.tbptt_pairs_covered(10, 4) == brute
+
+
+def test_walkthrough_runs_fast(tmp_path):
+    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in ("gradient_flow.png", "tbptt_loss.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert "cell by hand == LSTMCell: True" in r.stdout
+    assert "outputs equal: True, input gradients equal: True" in r.stdout
