@@ -32,7 +32,8 @@ class GGUFTokenizer(ByteLevelBPE):
         from ..weights.gguf import GGUFError, GGUFFile
         md = (path if isinstance(path, GGUFFile) else GGUFFile(path)).metadata
         if md.get("tokenizer.ggml.model") != "gpt2":
-            raise GGUFError(f"{path}: tokenizer model {md.get('tokenizer.ggml.model')!r} is not byte-level BPE ('gpt2')")
+            raise GGUFError(f"{path}: tokenizer model {md.get('tokenizer.ggml.model')!r} is not byte-level BPE "
+                            "('gpt2')")
         for k in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges"):
             if k not in md:
                 raise GGUFError(f"{path}: metadata key {k!r} is missing")

@@ -1,0 +1,159 @@
+r"""Load a Hugging Face GPT-2 checkpoint folder (``config.json`` + ``model.safetensors``) into our ``GPT``.
+
+Two layout facts make the numbers line up:
+
+- GPT-2's ``Conv1D`` stores its weight as (in, out) and computes $y = xW + b$; PyTorch's ``Linear``
+  (and ours) stores (out, in) and computes $y = xW^\top + b$. So every ``c_attn``, ``c_proj`` and
+  ``c_fc`` matrix is transposed on loading: $W_{\mathrm{Linear}} = W_{\mathrm{Conv1D}}^\top$.
+- The output head is tied to the token embedding, $\mathrm{logits} = h\,W_{te}^\top$; checkpoints
+  either omit ``lm_head.weight`` or store a copy of ``wte``.
+
+Names: HF's ``transformer.h.{i}.attn.c_attn.weight`` etc. are matched to ours after dropping the
+``transformer.`` prefix; block lists called ``h``, ``blocks`` or ``layers`` are treated alike.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+CONV1D = re.compile(r"\.(c_attn|c_proj|c_fc)\.weight$")
+BLOCKS = re.compile(r"^(?:transformer\.|model\.)?(?:h|blocks|layers)\.(\d+)\.")
+REQUIRED = ("n_layer", "n_head", "n_embd", "vocab_size", "n_positions")
+
+
+def _canonical(name: str) -> str:
+    """A parameter name without model-specific prefixes: 'h.3.attn.c_attn.weight', 'wte.weight', ..."""
+    name = BLOCKS.sub(lambda m: f"h.{m.group(1)}.", name)
+    return re.sub(r"^(?:transformer\.|model\.)", "", name)
+
+
+def read_config(folder) -> dict:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"GPT-2 checkpoint: {path} not found (expected config.json + model.safetensors)")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"GPT-2 checkpoint: {path} is not valid JSON ({e})") from None
+    if cfg.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"GPT-2 checkpoint: {path} has model_type {cfg.get('model_type')!r}, expected 'gpt2'")
+    missing = [k for k in REQUIRED if k not in cfg]
+    if missing:
+        raise ValueError(f"GPT-2 checkpoint: {path} lacks {missing}")
+    if cfg.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise ValueError(f"GPT-2 checkpoint: activation {cfg['activation_function']!r} is not GPT-2's tanh GELU")
+    return cfg
+
+
+def convert_state_dict(hf_state: dict) -> dict:
+    """HF GPT-2 arrays -> canonical names in PyTorch ``Linear`` layout (Conv1D weights transposed);
+    ``lm_head.weight`` is dropped (tied to ``wte.weight``) and attention-mask buffers are skipped."""
+    out = {}
+    for name, arr in hf_state.items():
+        key = _canonical(name)
+        if key == "lm_head.weight" or key.endswith((".attn.bias", ".attn.masked_bias")) and np.ndim(arr) != 1:
+            continue
+        a = np.asarray(arr, dtype=np.float32)
+        if CONV1D.search(key):
+            if a.ndim != 2:
+                raise ValueError(f"GPT-2 checkpoint: {name} should be a matrix, got shape {a.shape}")
+            a = np.ascontiguousarray(a.T)                               # Conv1D (in, out) -> Linear (out, in)
+        out[key] = a
+    return out
+
+
+# ----------------------------------------------------------------------------- safetensors
+_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None}
+
+
+def read_safetensors(path) -> dict:
+    """Arrays of a ``.safetensors`` file: 8-byte little-endian header length, a JSON header
+    {name: {dtype, shape, data_offsets}}, then the raw data. Everything is validated; no pickle."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GPT-2 checkpoint: {path} not found")
+    raw = path.read_bytes()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: too short for a safetensors file ({len(raw)} bytes)")
+    n = int.from_bytes(raw[:8], "little")
+    if n > len(raw) - 8:
+        raise ValueError(f"{path}: header length {n} exceeds the file ({len(raw)} bytes)")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: header is not valid JSON ({e})") from None
+    data, out = memoryview(raw)[8 + n:], {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = info.get("dtype")
+        if dt not in _DTYPES:
+            raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {dt!r}")
+        start, end = info["data_offsets"]
+        shape = tuple(int(s) for s in info["shape"])
+        width = 2 if dt in ("F16", "BF16") else np.dtype(_DTYPES[dt]).itemsize
+        if not 0 <= start <= end <= len(data) or end - start != width * int(np.prod(shape, dtype=np.int64)):
+            raise ValueError(f"{path}: tensor {name!r} has offsets {start}..{end} that do not fit its shape "
+                             f"{shape} / dtype {dt} or the file")
+        buf = np.frombuffer(data[start:end], dtype=np.uint16 if dt == "BF16" else _DTYPES[dt])
+        arr = (buf.astype(np.uint32) << 16).view(np.float32) if dt == "BF16" else buf
+        out[name] = arr.reshape(shape)
+    return out
+
+
+# ----------------------------------------------------------------------------- building our GPT
+def _gpt_kwargs(cfg: dict) -> dict:
+    """HF config values under the names a GPT constructor or config class may use."""
+    v = {"vocab_size": cfg["vocab_size"], "n_layer": cfg["n_layer"], "n_head": cfg["n_head"],
+         "n_embd": cfg["n_embd"], "n_positions": cfg["n_positions"]}
+    aliases = {"vocab_size": ("vocab_size", "n_vocab"), "n_layer": ("n_layer", "num_layers", "n_layers"),
+               "n_head": ("n_head", "num_heads", "n_heads"), "n_embd": ("n_embd", "d_model", "hidden_size"),
+               "n_positions": ("n_positions", "block_size", "context_length", "max_len", "n_ctx", "max_seq_len")}
+    out = {alias: v[k] for k, names in aliases.items() for alias in names}
+    eps = cfg.get("layer_norm_epsilon", 1e-5)
+    out.update({"dropout": 0.0, "bias": True, "layer_norm_eps": eps, "eps": eps, "tie_weights": True,
+                "tie_word_embeddings": True})
+    return out
+
+
+def _build(GPT, cfg: dict):
+    import dataclasses
+    from . import gpt as gpt_module
+    kw = _gpt_kwargs(cfg)
+    params = inspect.signature(GPT.__init__).parameters
+    config_cls = next((c for n, c in vars(gpt_module).items() if n.endswith("Config") and dataclasses.is_dataclass(c)),
+                      None)
+    if config_cls is not None and any(p in params for p in ("config", "cfg")):
+        fields = {f.name for f in dataclasses.fields(config_cls)}
+        return GPT(config_cls(**{k: val for k, val in kw.items() if k in fields}))
+    return GPT(**{k: val for k, val in kw.items() if k in params})
+
+
+def from_pretrained(folder):
+    """Our ``GPT`` (``models/gpt.py``) with the weights of a Hugging Face GPT-2 checkpoint folder."""
+    folder = Path(folder)
+    cfg = read_config(folder)
+    st = folder / "model.safetensors"
+    if not st.is_file():
+        raise FileNotFoundError(f"GPT-2 checkpoint: {st} not found (only safetensors is read: no pickle files)")
+    theirs = convert_state_dict(read_safetensors(st))
+    from .gpt import GPT
+    model = _build(GPT, cfg)
+    ours = model.state_dict()
+    state = {}
+    for name, cur in ours.items():
+        key = _canonical(name)
+        if key == "lm_head.weight":
+            key = "wte.weight"                                         # the tied head
+        if key not in theirs:
+            raise KeyError(f"GPT-2 checkpoint {folder}: no weight for our parameter {name!r} ({key!r})")
+        a = theirs[key]
+        if a.shape != cur.shape and a.ndim == 2 and a.T.shape == cur.shape:
+            a = a.T                                                    # a model that keeps Conv1D layout
+        state[name] = a
+    model.load_state_dict(state)
+    return model.eval()
