@@ -100,12 +100,14 @@ assert bpe.decode(ids) == sample
 # %% [markdown]
 # ## 4. GPT-2's tokenizer: the same engine with OpenAI's 50,000 merges
 # %%
+gpt2_point = None
 try:
     g = gpt2()
     for s in ["Hello world", sample, "日本語 🙂"]:
         ids = g.encode(s)
         print(f"GPT-2 {s!r}: {ids} = {[show(g.id_to_bytes[i]) for i in ids]}")
-    print(f"GPT-2 on validation: {len(g.encode(val_text)) / len(val_text):.3f} tokens/char")
+    gpt2_point = (g.vocab_size, len(g.encode(val_text)) / len(val_text))
+    print(f"GPT-2 on validation: {gpt2_point[1]:.3f} tokens/char")
 except FileNotFoundError as e:
     print(e)
 
@@ -139,12 +141,14 @@ fig, ax = plt.subplots(1, 2, figsize=(11, 4))
 ax[0].plot(*zip(*bpe_curve), "o-", label="byte-level BPE (trained here)")
 ax[0].plot(*zip(*wp_curve), "s-", label="WordPiece (trained here; spaces dropped)")
 ax[0].plot([char_tok.vocab_size], [1.0], "k^", label="characters")
+if gpt2_point:
+    ax[0].plot(*gpt2_point, "r*", markersize=12, label="GPT-2 (50,257; trained on web text)")
 ax[0].set_xscale("log")
 ax[0].set_xlabel("vocabulary size")
 ax[0].set_ylabel("tokens per character (validation)")
 ax[0].set_title("Bigger vocabulary, shorter sequences")
 ax[0].grid(alpha=0.3)
-ax[0].legend()
+ax[0].legend(loc="lower left", fontsize=8)
 ax[1].plot(list(oov), [100 * r for r in oov.values()], "o-", color="C3")
 ax[1].set_xscale("log")
 ax[1].set_xlabel("word vocabulary size (most frequent training words)")

@@ -333,6 +333,8 @@ def train_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, special_
             symbols, f = split[w], freqs[w]
             for p in zip(symbols, symbols[1:]):
                 pair_count[p] -= f
+                if pair_count[p] <= 0:
+                    del pair_count[p]                    # keeps the scan above short
             for s in symbols:
                 unit[s] -= f
             out, i = [], 0
