@@ -109,10 +109,12 @@ class Attention(Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, dropout_p):
         # [start:fused-attention-forward]
-        s = _mm(q, k.swapaxes(-1, -2))                         # (..., T_q, T_k)
-        s *= s.dtype.type(scale)
+        s = _mm(q * q.dtype.type(scale), k.swapaxes(-1, -2))   # (..., T_q, T_k); scaling q is the cheaper side
         if mask is not None:
-            s = s + mask                                       # (..., T_q, T_k), may broadcast further
+            if np.broadcast_shapes(s.shape, mask.shape) == s.shape:
+                s += mask                                      # in place
+            else:
+                s = s + mask                                   # the mask adds batch dimensions
         p = _softmax_last(s)                                   # (..., T_q, T_k)
         d = None
         if dropout_p > 0.0:
@@ -137,9 +139,9 @@ class Attention(Function):
             gs = kernels.softmax_backward(p, gp)
         else:
             gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
-        gs *= gs.dtype.type(ctx.scale)
-        gq = _mm(gs, k)                                        # (..., T_q, d_k)
-        gk = _mm(gs.swapaxes(-1, -2), q)                       # (..., T_k, d_k)
+        sc = gs.dtype.type(ctx.scale)
+        gq = _mm(gs, k) * sc                                   # (..., T_q, d_k)
+        gk = _mm(gs.swapaxes(-1, -2), q) * sc                  # (..., T_k, d_k)
         # [end:fused-attention-backward]
         return gq, gk, gv, None, None, None
 
