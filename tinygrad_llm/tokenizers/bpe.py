@@ -250,15 +250,12 @@ class ByteLevelBPE(Tokenizer):
         pieces = sorted(counts)                                     # fixed order: deterministic
         merges_ids = train_merges([list(p.encode("utf-8")) for p in pieces], [counts[p] for p in pieces],
                                   n_merges, min_frequency, first_id=256)
-        id_bytes = [bytes([b]) for b in range(256)]
-        vocab = {t: i for i, t in enumerate(id_bytes)}
+        id_bytes = [bytes([b]) for b in range(256)]                # training id -> token bytes
         merges = []
         for a, b in merges_ids:
-            tok = id_bytes[a] + id_bytes[b]
-            id_bytes.append(tok)
             merges.append((id_bytes[a], id_bytes[b]))
-            vocab.setdefault(tok, len(id_bytes) - 1)
-        # ids are contiguous only if no two merges built the same bytes; renumber to be safe
+            id_bytes.append(id_bytes[a] + id_bytes[b])
+        # two merges can build the same bytes ('ab'+'c', 'a'+'bc'): such a token gets one id
         vocab, order = {}, []
         for tok in id_bytes:
             if tok not in vocab:
