@@ -17,10 +17,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements/assets.txt
 demo: $(VENV)/.installed
 	$(PY) chapters/01_autograd/run.py
 
-# The whole test suite (kernels on), the kernel-free reference path, and the docs site built strictly.
+# The whole test suite (kernels on); then the NumPy reference path (kernels off) for the ops and layers;
+# then the kernels as plain Python (NUMBA_DISABLE_JIT=1); then the docs site, built strictly.
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
-	TINYGRAD_LLM_KERNELS=0 $(PY) -m pytest -q -m "not slow" tests/test_functional.py
+	TINYGRAD_LLM_KERNELS=0 $(PY) -m pytest -q -m "not slow" tests/test_functional.py tests/test_kernels.py tests/test_nn_layers.py tests/test_nn_attention.py
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow" tests/test_kernels.py tests/chapters/test_ch02_kernels.py tests/test_functional.py
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q -d $(VENV)/site
 
 docs: $(VENV)/.installed
