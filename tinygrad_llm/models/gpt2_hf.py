@@ -13,7 +13,6 @@ Names: HF's ``transformer.h.{i}.attn.c_attn.weight`` etc. are matched to ours af
 """
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from pathlib import Path
@@ -106,31 +105,12 @@ def read_safetensors(path) -> dict:
 
 
 # ----------------------------------------------------------------------------- building our GPT
-def _gpt_kwargs(cfg: dict) -> dict:
-    """HF config values under the names a GPT constructor or config class may use."""
-    v = {"vocab_size": cfg["vocab_size"], "n_layer": cfg["n_layer"], "n_head": cfg["n_head"],
-         "n_embd": cfg["n_embd"], "n_positions": cfg["n_positions"]}
-    aliases = {"vocab_size": ("vocab_size", "n_vocab"), "n_layer": ("n_layer", "num_layers", "n_layers"),
-               "n_head": ("n_head", "num_heads", "n_heads"), "n_embd": ("n_embd", "d_model", "hidden_size"),
-               "n_positions": ("n_positions", "block_size", "context_length", "max_len", "n_ctx", "max_seq_len")}
-    out = {alias: v[k] for k, names in aliases.items() for alias in names}
-    eps = cfg.get("layer_norm_epsilon", 1e-5)
-    out.update({"dropout": 0.0, "bias": True, "layer_norm_eps": eps, "eps": eps, "tie_weights": True,
-                "tie_word_embeddings": True})
-    return out
-
-
-def _build(GPT, cfg: dict):
-    import dataclasses
-    from . import gpt as gpt_module
-    kw = _gpt_kwargs(cfg)
-    params = inspect.signature(GPT.__init__).parameters
-    config_cls = next((c for n, c in vars(gpt_module).items() if n.endswith("Config") and dataclasses.is_dataclass(c)),
-                      None)
-    if config_cls is not None and any(p in params for p in ("config", "cfg")):
-        fields = {f.name for f in dataclasses.fields(config_cls)}
-        return GPT(config_cls(**{k: val for k, val in kw.items() if k in fields}))
-    return GPT(**{k: val for k, val in kw.items() if k in params})
+def gpt_config(cfg: dict):
+    """Our ``GPTConfig`` with the sizes of a Hugging Face GPT-2 ``config.json`` (dropout off)."""
+    from .gpt import GPTConfig
+    return GPTConfig(vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"], n_head=cfg["n_head"],
+                     n_embd=cfg["n_embd"], block_size=cfg["n_positions"], dropout=0.0, bias=True,
+                     layer_norm_eps=cfg.get("layer_norm_epsilon", 1e-5))
 
 
 def from_pretrained(folder):
@@ -142,7 +122,7 @@ def from_pretrained(folder):
         raise FileNotFoundError(f"GPT-2 checkpoint: {st} not found (only safetensors is read: no pickle files)")
     theirs = convert_state_dict(read_safetensors(st))
     from .gpt import GPT
-    model = _build(GPT, cfg)
+    model = GPT(gpt_config(cfg))
     ours = model.state_dict()
     state = {}
     for name, cur in ours.items():
