@@ -3,9 +3,7 @@
 Run: python chapters/00_language_models/run.py [--fast] [--out DIR]
 """
 # %%
-import argparse
 import math
-import pathlib
 import time
 
 import matplotlib
@@ -17,12 +15,10 @@ from tinygrad_llm.models.ngram import NGramLM
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI (seconds)")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"), help="where figures go")
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 
 # %% [markdown]
 # ## 1. Text becomes integers

@@ -1,7 +1,5 @@
 """Chapter 01 — Autograd, the walk-through. Run: python chapters/01_autograd/run.py [--fast] [--out DIR]"""
 # %%
-import argparse
-import pathlib
 
 import numpy as np
 
@@ -11,13 +9,10 @@ from tinygrad_llm.autograd import topological_order
 from tinygrad_llm.graph import draw_graph, to_dot
 from tinygrad_llm.testing import gradcheck
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"))
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-tg.manual_seed(0)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 
 # %% [markdown]
 # ## 1. A graph, built by running code

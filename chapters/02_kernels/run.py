@@ -1,9 +1,7 @@
 """Chapter 02 — Kernels, the walk-through. Run: python chapters/02_kernels/run.py [--fast] [--out DIR]"""
 # %%
-import argparse
 import math
 import os
-import pathlib
 import subprocess
 import sys
 import time
@@ -22,12 +20,10 @@ from tinygrad_llm.kernels import softmax as ksoftmax  # noqa: E402
 from tinygrad_llm.kernels.fast_exp import exp as fast_exp  # noqa: E402
 from tinygrad_llm.kernels.matmul import WINNER, bmm  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"))
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 rng = np.random.default_rng(0)
 
 

@@ -3,8 +3,6 @@
 Run: python chapters/03_tokenization/run.py [--fast] [--out DIR]
 """
 # %%
-import argparse
-import pathlib
 import time
 from collections import Counter
 
@@ -19,12 +17,10 @@ from tinygrad_llm.tokenizers.wordpiece import BasicTokenizer
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI (seconds)")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"), help="where figures go")
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 
 # %% [markdown]
 # ## 1. The corpus and cleaning

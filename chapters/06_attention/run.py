@@ -1,7 +1,5 @@
 """Chapter 06 — Attention. Run: python chapters/06_attention/run.py [--fast] [--out DIR]"""
 # %%
-import argparse
-import pathlib
 
 import matplotlib
 
@@ -14,13 +12,10 @@ import tinygrad_llm.functional as F  # noqa: E402
 from tinygrad_llm import Tensor  # noqa: E402
 from tinygrad_llm.data import load_shakespeare  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"))
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-tg.manual_seed(0)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 r = np.random.default_rng(0)
 
 # %% [markdown]

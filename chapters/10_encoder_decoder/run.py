@@ -18,13 +18,10 @@ from tinygrad_llm.data.translation import make_batch, make_dates_task, tokenize_
 from tinygrad_llm.models.seq2seq import beam_search, causal_padding_mask, record_cross_attention  # noqa: E402
 from tinygrad_llm.seq2seq_train import build_model, evaluate, train  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"))
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-tg.manual_seed(0)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 
 # %% [markdown]
 # ## 1. The task: dates in words -> ISO dates, split by date

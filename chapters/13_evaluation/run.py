@@ -1,8 +1,6 @@
 """Chapter 13 — Evaluation: every metric on worked examples. Run: python chapters/13_evaluation/run.py [--fast] [--out DIR]"""
 # %%
-import argparse
 import math
-import pathlib
 
 import matplotlib
 import numpy as np
@@ -15,12 +13,10 @@ from tinygrad_llm.models.ngram import NGramLM
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI (seconds)")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"), help="where figures go")
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+from tinygrad_llm.chapter import chapter_args  # noqa: E402
+
+args = chapter_args(__file__, __doc__)
+out = args.out
 rng = np.random.default_rng(0)
 
 corpus = load_plays()                                          # {title: text} of the Shakespeare corpus
