@@ -1,0 +1,237 @@
+"""The ``tinygrad-llm`` command: ``train``, ``generate``, ``eval``, ``bench``.
+
+Other modules add subcommands: every module named in ``SUBCOMMAND_MODULES`` that can be imported
+exposes ``register(subparsers)``, which adds its parsers and sets ``func`` (called with the parsed
+arguments, returning an exit code). A module that is not installed is skipped.
+
+Examples::
+
+    tinygrad-llm train --model gpt --preset cpu --minutes 5 --out runs/gpt-cpu
+    tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt "ROMEO:" --max-new-tokens 300 --top-k 20
+    tinygrad-llm eval runs/gpt-cpu/checkpoint.npz --text some.txt
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+SUBCOMMAND_MODULES = ("tinygrad_llm.cli", "tinygrad_llm.finetune")
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _positive_int(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _nonneg_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
+    return v
+
+
+def _prob(s):
+    v = _nonneg_float(s)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {s}")
+    return v
+
+
+def _add_sampling(p):
+    g = p.add_argument_group("sampling")
+    g.add_argument("--max-new-tokens", type=_positive_int, default=300, help="tokens to generate (default 300)")
+    g.add_argument("--temperature", type=_nonneg_float, default=0.8, help="0 = greedy (default 0.8)")
+    g.add_argument("--top-k", type=_positive_int, default=None, help="sample from the k most likely tokens")
+    g.add_argument("--top-p", type=_prob, default=None, help="nucleus sampling: smallest set with mass >= p")
+    g.add_argument("--num-beams", type=_positive_int, default=1, help="beam search width (greedy beams)")
+    g.add_argument("--num-return-sequences", type=_positive_int, default=1)
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    g.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
+
+
+# ----------------------------------------------------------------------------- train
+def cmd_train(args):
+    from . import backend
+    from .train import TrainConfig, train_lm
+    backend.check_device(args.device)
+    if args.device != "cpu":
+        raise CLIError("train: only --device cpu is supported by the trainer for now")
+    if args.corpus is not None and not os.path.isfile(args.corpus):
+        raise CLIError(f"train: corpus file {args.corpus} not found")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        raise CLIError(f"train: checkpoint {args.resume} not found")
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
+                      eval_interval=args.eval_interval, seed=args.seed, out_dir=args.out,
+                      time_limit=args.minutes * 60 if args.minutes else None, progress=not args.quiet)
+    overrides = {"dropout": args.dropout} if args.dropout is not None else {}
+    trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, **overrides)
+    val = trainer.history["val"][-1][1]
+    print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; validation loss {val:.4f}")
+    print(f"checkpoint: {trainer.checkpoint_path}\nloss plot:  {os.path.join(args.out, 'loss.png')}")
+    if args.sample:
+        from . import backend as B
+        B.manual_seed(args.seed)
+        prompt = trainer.tokenizer.encode("\n")
+        out = trainer.model.generate(prompt, args.sample, do_sample=True, temperature=0.8, top_k=20)
+        text = trainer.tokenizer.decode(out[0].tolist())
+        sample_path = os.path.join(args.out, "sample.txt")
+        with open(sample_path, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"sample ({sample_path}):\n{text}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- generate / eval
+def _load(path):
+    from .checkpoint import CheckpointError, build_model, build_tokenizer, load_checkpoint
+    if not os.path.isfile(path):
+        raise CLIError(f"checkpoint {path} not found (train one with `tinygrad-llm train --out DIR`)")
+    try:
+        ckpt = load_checkpoint(path)
+        return build_model(ckpt), build_tokenizer(ckpt)
+    except CheckpointError as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_generate(args):
+    from . import backend
+    model, tok = _load(args.checkpoint)
+    try:
+        ids = tok.encode(args.prompt)
+    except Exception as e:
+        raise CLIError(f"generate: the prompt cannot be encoded with the checkpoint's tokenizer ({e})") from None
+    if not ids:
+        raise CLIError("generate: the prompt is empty")
+    backend.manual_seed(args.seed)
+    sampling = args.temperature > 0 and args.num_beams == 1
+    out = model.generate(ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                         do_sample=sampling, num_beams=args.num_beams,
+                         num_return_sequences=args.num_return_sequences, use_cache=not args.no_cache)
+    for i, row in enumerate(out):
+        if len(out) > 1:
+            print(f"--- sequence {i + 1}")
+        print(tok.decode(row.tolist()))
+    return 0
+
+
+def cmd_eval(args):
+    from .data.corpus import load_text
+    from .train import evaluate_lm
+    import numpy as np
+    model, tok = _load(args.checkpoint)
+    if args.text is not None and not os.path.isfile(args.text):
+        raise CLIError(f"eval: text file {args.text} not found")
+    text = load_text(args.text)
+    if args.text is None:                              # the checkpoint's own validation split
+        from .data.corpus import train_val_split
+        text = text[len(train_val_split(text, 0.1)[0]):]
+    try:
+        ids = np.asarray(tok.encode(text), dtype=np.int64)
+    except Exception as e:
+        raise CLIError(f"eval: the text cannot be encoded with the checkpoint's tokenizer ({e})") from None
+    try:
+        ev = evaluate_lm(model, ids, args.batch_size, args.batches)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(f"loss {ev['loss']:.4f} nats/token, perplexity {ev['perplexity']:.3f}")
+    return 0
+
+
+def cmd_bench(args):
+    import runpy
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(here, "bench", "train.py")
+    if not os.path.isfile(script):
+        raise CLIError(f"bench: {script} not found (the benchmarks live in the source checkout)")
+    sys.argv = [script] + (["--quick"] if args.quick else []) + ["--threads", str(args.threads)]
+    runpy.run_path(script, run_name="__main__")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def register(sub):
+    p = sub.add_parser("train", help="train a GPT or LSTM language model on a text (Shakespeare by default)",
+                       description="Train a character-level language model, save checkpoint.npz, loss.png "
+                                   "and a sample into --out.")
+    p.add_argument("--model", choices=("gpt", "lstm"), default="gpt", help="model type (default gpt)")
+    p.add_argument("--preset", default="cpu", help="size preset: tiny, cpu, baby (default cpu)")
+    p.add_argument("--corpus", default=None, help="UTF-8 text file (default: the bundled Shakespeare corpus)")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps (default 3000)")
+    p.add_argument("--minutes", type=_nonneg_float, default=None, help="stop after this much training time")
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--lr", type=_nonneg_float, default=3e-3, help="peak learning rate (default 3e-3)")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (default 100)")
+    p.add_argument("--dropout", type=_nonneg_float, default=None)
+    p.add_argument("--eval-interval", type=_positive_int, default=250)
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--out", default="runs/gpt-cpu", help="output folder (default runs/gpt-cpu)")
+    p.add_argument("--resume", default=None, help="continue from this checkpoint")
+    p.add_argument("--sample", type=int, default=500, help="characters to sample at the end (0 = none)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="generate text from a checkpoint")
+    p.add_argument("checkpoint", help="checkpoint.npz written by `tinygrad-llm train`")
+    p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    _add_sampling(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("eval", help="perplexity of a checkpoint on a text")
+    p.add_argument("checkpoint")
+    p.add_argument("--text", default=None, help="UTF-8 text file (default: the Shakespeare validation split)")
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--batches", type=_positive_int, default=50)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="train-step and generation speed against PyTorch (bench/train.py)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--threads", type=_positive_int, default=2)
+    p.set_defaults(func=cmd_bench)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinygrad-llm", description="Train, sample and evaluate small language "
+                                     "models built on tinygrad_llm's own autograd.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            mod = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
+        except ImportError as e:
+            if e.name is not None and name.startswith(e.name):   # the module itself is absent: skip it
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"tinygrad-llm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Plots for training runs: loss curves (train and validation) written as PNG with matplotlib's Agg backend.
+
+The training loss is noisy (one batch per point), so it is drawn faintly with an exponential moving
+average on top, $\\bar\\ell_t = \\beta\\,\\bar\\ell_{t-1} + (1-\\beta)\\,\\ell_t$ (bias-corrected by
+$1 - \\beta^t$); validation points are averages over many batches and are drawn as they are.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def ema(values, beta: float = 0.9):
+    """Bias-corrected exponential moving average of a sequence."""
+    out, m = [], 0.0
+    for t, v in enumerate(values, 1):
+        m = beta * m + (1 - beta) * v
+        out.append(m / (1 - beta ** t))
+    return out
+
+
+def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cross-entropy (nats/token)"):
+    """``history`` has lists of (step, loss) pairs under ``"train"`` and ``"val"``; writes a PNG to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    train = history.get("train") or []
+    val = history.get("val") or []
+    if train:
+        s, l = zip(*train)
+        ax.plot(s, l, color="tab:blue", alpha=0.25, lw=0.8)
+        ax.plot(s, ema(l), color="tab:blue", label="train (EMA)")
+    if val:
+        s, l = zip(*val)
+        ax.plot(s, l, "o-", color="tab:orange", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if train or val:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
