@@ -224,9 +224,12 @@ def test_generate_greedy_with_and_without_cache_agree_and_sampling_is_seeded():
     ids = np.array([[1, 2, 3]])
     a, b = m.generate(ids, 6), m.generate(ids, 6, use_cache=False)
     assert a.shape == (1, 9) and (a == b).all()
-    backend.manual_seed(3); s1 = m.generate(ids, 6, temperature=1.0, top_k=5, top_p=0.9)
-    backend.manual_seed(3); s2 = m.generate(ids, 6, temperature=1.0, top_k=5, top_p=0.9)
+    backend.manual_seed(3); s1 = m.generate(ids, 6, do_sample=True, temperature=1.0, top_k=5, top_p=0.9)
+    backend.manual_seed(3); s2 = m.generate(ids, 6, do_sample=True, temperature=1.0, top_k=5, top_p=0.9)
     assert (s1 == s2).all()
+    beams = m.generate(np.array([[1, 2, 3], [4, 5, 6]]), 4, num_beams=3)      # beam search reorders the cache
+    assert beams.shape == (2, 7)
+    assert (beams == m.generate(np.array([[1, 2, 3], [4, 5, 6]]), 4, num_beams=3, use_cache=False)).all()
 
 
 # ----------------------------------------------------------------------------- vs transformers

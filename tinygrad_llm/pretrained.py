@@ -74,8 +74,8 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=40, temperature=0.0, 
     text = chat_prompt(prompt, name) if chat else prompt
     ids = np.array([tokenizer.encode(text)], dtype=np.int64)
     stop = tokenizer.token_to_id("<|im_end|>") if chat else model.config.eos_token_id
-    out = model.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                         eos_token_id=stop)
+    out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         do_sample=temperature > 0, eos_token_id=stop)
     new = [int(t) for t in out[0, ids.shape[1]:] if int(t) != stop]
     return tokenizer.decode(new)
 
@@ -94,8 +94,12 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Generate with ``args.pretrained``; also callable from ``tinygrad-llm generate --pretrained NAME``
+    (uses ``prompt``, ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` and, when present, ``seed``
+    and ``chat``)."""
     from . import backend
-    backend.manual_seed(args.seed)
+    backend.manual_seed(getattr(args, "seed", 0))
+    chat = getattr(args, "chat", False)
     try:
         t0 = time.perf_counter()
         model, tok = load(args.pretrained)
@@ -104,9 +108,9 @@ def run(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = generate_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                         args.chat, args.pretrained)
+                         chat, args.pretrained)
     t2 = time.perf_counter()
-    print(text if args.chat else args.prompt + text)
+    print(text if chat else args.prompt + text)
     print(f"[{args.pretrained}: loaded in {t1 - t0:.1f} s, {args.max_new_tokens} tokens at most in "
           f"{t2 - t1:.1f} s]", file=sys.stderr)
     return 0

@@ -1,29 +1,21 @@
 """Chapter 12 — Pretrained decoders: loading real weights, SmolLM2 generation, parameter and FLOP arithmetic.
 Run: python chapters/12_pretrained/run.py [--fast] [--out DIR]"""
 # %%
-import argparse
 import pathlib
 import time
 
-import matplotlib
 import numpy as np
 
 import tinygrad_llm as tg
 from tinygrad_llm.autograd import no_grad
+from tinygrad_llm.chapter import chapter_args
 from tinygrad_llm.functional.rope import rope, rope_angles
 from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--fast", action="store_true", help="tiny sizes, for CI (seconds)")
-parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "figures"), help="where figures go")
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-tg.manual_seed(0)
+args = chapter_args(__file__, __doc__)
+out = args.out
+import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args made matplotlib headless)
 
 # %% [markdown]
 # ## 1. Parameters and FLOPs, from GPT-2 small to GPT-3 175B

@@ -93,30 +93,32 @@ class LlamaForCausalLM(Module):
     def new_cache(self) -> KVCache:
         return KVCache(len(self.layers))
 
-    @no_grad()
-    def generate(self, ids, max_new_tokens=20, temperature=0.0, top_k=None, top_p=None, eos_token_id=None,
-                 use_cache=True):
-        """Continue ``ids`` (B, T) by ``max_new_tokens`` tokens: greedy when ``temperature == 0``, else
-        sampling from softmax(logits / temperature), optionally cut to the top-k / nucleus top-p set.
-        With ``use_cache`` the prompt is run once and each later step feeds only the newest token."""
-        ids = np.array(ids.data if isinstance(ids, Tensor) else ids, dtype=np.int64)
-        if ids.ndim == 1:
-            ids = ids[None, :]
-        eos = self.config.eos_token_id if eos_token_id is None else eos_token_id
-        cache = self.new_cache() if use_cache else None
-        step_in = ids
-        done = np.zeros(ids.shape[0], dtype=bool)
-        for _ in range(max_new_tokens):
-            logits = self.forward(step_in, cache).numpy()[:, -1, :].astype(np.float64)   # (B, V)
-            nxt = _pick(logits, temperature, top_k, top_p)
-            if eos is not None:
-                nxt = np.where(done, eos, nxt)
-                done |= nxt == eos
-            ids = np.concatenate([ids, nxt[:, None]], axis=1)
-            step_in = nxt[:, None] if use_cache else ids
-            if eos is not None and done.all():
-                break
-        return ids
+    # ------------------------------------------------------------------ generation hooks
+    def next_logits(self, ids, state=None, use_cache=True):
+        """Logits (B, V) of the token after ``ids`` (B, n), for ``generation.generate``. With ``use_cache``
+        the first call runs the whole prompt and later calls only the tokens the cache has not seen."""
+        ids = np.asarray(ids)
+        with no_grad():
+            if not use_cache:
+                return self.forward(ids).numpy()[:, -1], None
+            if state is None:
+                state = {"cache": self.new_cache()}
+            logits = self.forward(ids[:, state["cache"].seen():], state["cache"])    # (B, n_new, V)
+        return logits.numpy()[:, -1], state
+
+    @staticmethod
+    def reorder_state(state, index):
+        """Keep/duplicate batch rows of the cache (beam search)."""
+        if state is not None:
+            state["cache"].reorder(index)
+        return state
+
+    def generate(self, ids, max_new_tokens=20, **kwargs):
+        """``generation.generate`` (greedy by default; ``do_sample=True, temperature, top_k, top_p``; beams),
+        stopping rows at the model's end-of-sequence token unless ``eos_token_id`` says otherwise."""
+        from ..generation import generate
+        kwargs.setdefault("eos_token_id", self.config.eos_token_id)
+        return generate(self, ids, max_new_tokens, **kwargs)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -174,25 +176,3 @@ def gguf_names(cfg: LlamaConfig) -> dict:
         for ours, theirs in per_layer.items():
             names[f"layers.{i}.{ours}"] = f"blk.{i}.{theirs}.weight"
     return names
-
-
-def _pick(logits, temperature, top_k, top_p):
-    """Next token per row of (B, V) logits: argmax, or a sample from the tempered, truncated softmax."""
-    if not temperature:
-        return logits.argmax(axis=-1)
-    z = logits / temperature
-    if top_k:
-        kth = np.sort(z, axis=-1)[:, -min(top_k, z.shape[-1])][:, None]
-        z = np.where(z < kth, -np.inf, z)
-    p = np.exp(z - z.max(axis=-1, keepdims=True))
-    p /= p.sum(axis=-1, keepdims=True)
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-p, axis=-1)
-        sp = np.take_along_axis(p, order, axis=-1)
-        keep_sorted = np.cumsum(sp, axis=-1) - sp < top_p          # keep until the mass reaches top_p
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=-1)
-        p = np.where(keep, p, 0.0)
-        p /= p.sum(axis=-1, keepdims=True)
-    u = backend.rng().random((p.shape[0], 1))
-    return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)

@@ -98,6 +98,11 @@ class KVCache:
         self.k[layer], self.v[layer] = k, v
         return k, v
 
+    def reorder(self, rows):
+        """Keep batch rows ``rows`` (an index array; rows may repeat), e.g. the surviving beams."""
+        self.k = [None if k is None else k[rows] for k in self.k]
+        self.v = [None if v is None else v[rows] for v in self.v]
+
 
 class GroupedQueryAttention(Module):
     def __init__(self, hidden_size: int, num_heads: int, num_kv_heads: int, head_dim: int | None = None,
