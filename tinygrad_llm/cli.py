@@ -17,10 +17,10 @@ import importlib
 import os
 import sys
 
-SUBCOMMAND_MODULES = ("tinygrad_llm.cli", "tinygrad_llm.finetune")
+SUBCOMMAND_MODULES = ("tinygrad_llm.finetune",)   # built-ins (this module's register) come first
 
 
-class CLIError(Exception):
+class CLIError(ValueError):
     """A user error: printed as one line, exit code 2."""
 
 
@@ -85,7 +85,7 @@ def cmd_train(args):
     if args.sample:
         from . import backend as B
         B.manual_seed(args.seed)
-        prompt = trainer.tokenizer.encode("\n")
+        prompt = trainer.train_data[:1]                # the corpus's first character
         out = trainer.model.generate(prompt, args.sample, do_sample=True, temperature=0.8, top_k=20)
         text = trainer.tokenizer.decode(out[0].tolist())
         sample_path = os.path.join(args.out, "sample.txt")
@@ -208,9 +208,10 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-llm", description="Train, sample and evaluate small language "
                                      "models built on tinygrad_llm's own autograd.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register(sub)
     for name in SUBCOMMAND_MODULES:
         try:
-            mod = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
+            mod = importlib.import_module(name)
         except ImportError as e:
             if e.name is not None and name.startswith(e.name):   # the module itself is absent: skip it
                 continue
