@@ -95,3 +95,6 @@ def test_walkthrough_runs_fast(tmp_path):
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("score(")]
     a, b = (float(x.split("=")[-1]) for x in lines[0].split(";"))
     assert a == pytest.approx(b, abs=1e-9)
+    gpt2 = [ln for ln in r.stdout.splitlines() if "logits max abs diff vs transformers" in ln]
+    if importlib.util.find_spec("transformers") is not None:
+        assert len(gpt2) == 1 and float(gpt2[0].split()[-1]) < 1e-4
