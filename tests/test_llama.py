@@ -367,3 +367,14 @@ def test_positions_beyond_the_context_are_refused():
     m = LlamaForCausalLM(_tiny_config(max_position_embeddings=8)).eval()
     with pytest.raises(ValueError, match="max_position_embeddings"):
         m(np.zeros((1, 9), dtype=np.int64))
+
+
+def test_generate_pretrained_plugs_into_the_cli(monkeypatch):
+    """With tinygrad_llm.pretrained listed in cli.SUBCOMMAND_MODULES, `tinygrad-llm generate-pretrained` parses."""
+    cli = pytest.importorskip("tinygrad_llm.cli")
+    from tinygrad_llm import pretrained
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(cli.SUBCOMMAND_MODULES) + ("tinygrad_llm.pretrained",))
+    args = cli.build_parser().parse_args(["generate-pretrained", "--prompt", "Hi", "--max-new-tokens", "3"])
+    assert args.func is pretrained.run and args.pretrained == "smollm2" and args.max_new_tokens == 3
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["generate-pretrained", "--prompt", "Hi"]) == 2                 # not installed: exit code 2
