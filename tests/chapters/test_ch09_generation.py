@@ -1,0 +1,51 @@
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_llm.generation import filter_logits
+
+CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "09_generation"
+spec = importlib.util.spec_from_file_location("ch09_solutions", CHAPTER / "solutions.py")
+sol = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sol)
+
+rows = st.lists(st.floats(-4, 4, allow_nan=False), min_size=2, max_size=10, unique=True)
+
+
+@given(rows, st.integers(1, 10))
+def test_top_k_probs_match_the_library_filter(z, k):
+    k = min(k, len(z))
+    f = filter_logits(np.array([z]), top_k=k)[0]
+    p = np.exp(f - f.max()); p /= p.sum()
+    np.testing.assert_allclose(sol.top_k_probs(z, k), p, atol=1e-12)
+
+
+@given(rows, st.floats(0.05, 0.99))
+def test_nucleus_matches_the_library_filter(z, p):
+    kept = np.flatnonzero(np.isfinite(filter_logits(np.array([z]), top_p=p)[0])).tolist()
+    assert sol.nucleus(z, p) == kept
+
+
+def test_entropy_grows_with_temperature():
+    z = np.array([2.0, 1.0, 0.5, -1.0])
+    hs = [sol.entropy_at_temperature(z, t) for t in (0.1, 0.5, 1.0, 2.0, 10.0)]
+    assert all(a < b for a, b in zip(hs, hs[1:])) and hs[-1] < np.log(4)
+
+
+def test_cache_saves_more_as_the_sequence_grows():
+    ratios = [sol.per_token_flops(n, 128, False) / sol.per_token_flops(n, 128, True) for n in (8, 64, 512)]
+    assert ratios[0] > 1 and all(a < b for a, b in zip(ratios, ratios[1:]))
+
+
+def test_walkthrough_runs_fast(tmp_path):
+    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in ("distributions.png", "kv_cache_speed.png"):
+        assert (tmp_path / name).is_file()
+    assert "--- beam 4" in r.stdout
