@@ -29,7 +29,7 @@ for name in ("cpu", "baby", "gpt2"):
 # %% [markdown]
 # ## 2. The schedule: linear warm-up, then cosine decay
 # %%
-steps, warm = (60, 6) if args.fast else (1500, 100)
+steps, warm = (60, 6) if args.fast else (1000, 100)
 f = optim.warmup_cosine(warm, steps, min_ratio=0.1)
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot([f(t) for t in range(steps + 1)])

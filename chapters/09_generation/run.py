@@ -38,7 +38,7 @@ else:
     backend.manual_seed(0)
     size = dict(n_layer=1, n_head=2, n_embd=32, block_size=32) if args.fast else {}
     model = GPT(GPTConfig.from_preset("cpu", vocab_size=tok.vocab_size, **size))
-    Trainer(model, tr, va, TrainConfig(steps=40 if args.fast else 800, lr=3e-3, warmup_steps=5 if args.fast else 50,
+    Trainer(model, tr, va, TrainConfig(steps=40 if args.fast else 600, lr=3e-3, warmup_steps=5 if args.fast else 50,
                                        eval_interval=1000, eval_batches=3, progress=False, seed=0),
             tokenizer=tok).fit()
 model.eval()
