@@ -1,5 +1,6 @@
 """Chapter 08 — GPT. Run: python chapters/08_gpt/run.py [--fast] [--out DIR]"""
 # %%
+import tempfile
 import time
 
 import matplotlib.pyplot as plt
@@ -51,7 +52,7 @@ model = GPT(GPTConfig.from_preset("cpu", vocab_size=tok.vocab_size, **preset))
 print(f"vocabulary {tok.vocab_size}, train {len(train_ids):,} / validation {len(val_ids):,} characters, "
       f"{model.num_parameters():,} parameters")
 cfg = TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=warm, eval_interval=max(10, steps // 10),
-                  eval_batches=5 if args.fast else 20, out_dir=str(out / "run"), progress=False, seed=0)
+                  eval_batches=5 if args.fast else 20, out_dir=tempfile.mkdtemp(prefix="ch08_"), progress=False, seed=0)
 trainer = Trainer(model, train_ids, val_ids, cfg, tokenizer=tok)
 t0 = time.perf_counter()
 trainer.fit()
@@ -62,7 +63,7 @@ trainer.plot(out / "loss.png")
 # %% [markdown]
 # ## 4. Checkpoints: resume equals never stopping
 # %%
-ck = load_checkpoint(out / "run" / "checkpoint.npz")
+ck = load_checkpoint(trainer.checkpoint_path)
 print("checkpoint holds step", ck.step, "config", ck.config, "tokenizer", ck.tokenizer["type"])
 backend.manual_seed(0)
 sample = model.generate(tok.encode("\n"), 200 if not args.fast else 40, do_sample=True, temperature=0.8, top_k=20)
