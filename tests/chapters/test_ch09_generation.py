@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_llm.generation import filter_logits
@@ -27,6 +27,8 @@ def test_top_k_probs_match_the_library_filter(z, k):
 
 @given(rows, st.floats(0.05, 0.99))
 def test_nucleus_matches_the_library_filter(z, p):
+    probs = np.sort(sol.softmax(np.array(z)))[::-1]
+    assume(np.abs(np.cumsum(probs) - p).min() > 1e-9)          # no token sits exactly on the boundary
     kept = np.flatnonzero(np.isfinite(filter_logits(np.array([z]), top_p=p)[0])).tolist()
     assert sol.nucleus(z, p) == kept
 
