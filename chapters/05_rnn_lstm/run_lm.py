@@ -42,7 +42,7 @@ for n in (1, 3, 5):
 backend.manual_seed(0)
 cfg = LSTMConfig.from_preset("tiny" if args.fast else "cpu", vocab_size=V)
 model = LSTMLM(cfg)
-steps = 30 if args.fast else 1500
+steps = 30 if args.fast else 2500
 trainer = Trainer(model, train_ids, val_ids, TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=10 if args.fast else 100,
                                                          weight_decay=0.0, eval_interval=max(10, steps // 5),
                                                          eval_batches=10, progress=False, seed=0), tokenizer=tok)
@@ -55,6 +55,6 @@ trainer.plot(out / "lstm_lm_loss.png")
 
 print("| model | validation perplexity (per character) | time (s) |\n|---|---|---|")
 for name, ppl, s in rows:
-    print(f"| {name} | {ppl:.2f} | {s:.0f} |")
+    print(f"| {name} | {ppl:.2f} | {s:.1f} |")
 backend.manual_seed(0)
 print(tok.decode(model.generate(tok.encode("\n"), 200 if not args.fast else 30, do_sample=True, temperature=0.8)[0].tolist()))
