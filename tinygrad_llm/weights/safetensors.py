@@ -78,8 +78,10 @@ def _entries(path: Path, header: dict, buffer_len: int) -> list[tuple[str, str, 
             raise SafetensorsError(f"safetensors {path}: tensor {name!r} at bytes [{b}, {e}) {what}")
         pos = e
     if pos != buffer_len:
-        raise SafetensorsError(f"safetensors {path}: tensors end at byte {pos} of the data buffer but the buffer "
-                               f"holds {buffer_len} bytes (truncated or trailing data)")
+        last = repr(out[-1][0]) if out else "(none)"
+        what = "truncated" if pos > buffer_len else "trailing data"
+        raise SafetensorsError(f"safetensors {path}: last tensor {last} ends at byte {pos} of the data buffer but "
+                               f"the buffer holds {buffer_len} bytes ({what})")
     return out
 
 
