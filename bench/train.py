@@ -18,9 +18,12 @@ import time
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--quick", action="store_true", help="fewer repetitions")
+p.add_argument("--blas-threads", type=int, default=None,
+               help="NumPy's BLAS threads (default: --threads); 1 is much faster when other processes share the cores")
 args = p.parse_args()
-for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[k] = str(args.threads)
+os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads or args.threads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -98,7 +101,7 @@ def main():
                      f"{rb:.0f} tok/s", ra / rb))
     same = np.array_equal(gpt.generate(prompt, 50), tgpt.generate(torch.from_numpy(prompt), 50).numpy())
 
-    print(f"threads={args.threads}, torch {torch.__version__}, numpy {np.__version__}")
+    print(f"threads={args.threads}, BLAS threads={os.environ['OPENBLAS_NUM_THREADS']}, torch {torch.__version__}, numpy {np.__version__}")
     print(f"| benchmark | tinygrad_llm | torch | ratio (ours/torch) |\n|---|---|---|---|")
     for name, a, b, r in rows:
         print(f"| {name} | {a} | {b} | {r:.2f}x |")
