@@ -11,7 +11,7 @@ $$\eta_t = \eta\cdot\begin{cases} t/w & t < w\\ \max(0, (S - t)/(S - w)) & t \ge
 minimising the cross-entropy of $\mathrm{softmax}(W_c\,\mathrm{pooler}(x) + b_c)$.
 
 Baseline: multinomial naive Bayes on bags of words with add-one smoothing,
-$$\hat y = \arg\max_c \Big[\log P(c) + \sum_w n_w \log \frac{N_{cw} + 1}{\sum_{w'} N_{cw'} + |V|}\Big].$$
+$$\hat y = \arg\max_c \Big[\log P(c) + \sum_w n_w \log \frac{N_{cw} + 1}{\sum_{w'} N_{cw'} + \lvert V\rvert}\Big].$$
 Metrics: accuracy and macro precision, recall, F1 from :mod:`tinygrad_llm.metrics.classification`.
 """
 from __future__ import annotations
