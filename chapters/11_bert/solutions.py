@@ -1,0 +1,31 @@
+"""Chapter 11 exercise solutions."""
+import numpy as np
+
+
+def bert_num_parameters(V: int, P: int, types: int, L: int, C: int, I: int, pooler: bool = True) -> int:
+    """Exercise 1: BERT's parameter count from its sizes (vocab V, positions P, token types, L layers,
+    hidden C, intermediate I). Embeddings (V + P + types) C + LayerNorm 2C; per layer: Q, K, V, O projections
+    4(C^2 + C), two LayerNorms 4C, feed-forward C I + I + I C + C; pooler C^2 + C."""
+    emb = (V + P + types) * C + 2 * C
+    layer = 4 * (C * C + C) + 4 * C + C * I + I + I * C + C
+    return emb + L * layer + (C * C + C if pooler else 0)
+
+
+def cosine_matrix(X: np.ndarray) -> np.ndarray:
+    """Exercise 2: pairwise cosine similarities of the rows of X (not necessarily unit length)."""
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    U = X / np.maximum(n, 1e-12)
+    return U @ U.T
+
+
+def cls_embedding(h: np.ndarray) -> np.ndarray:
+    """Exercise 3: the alternative sentence embedding, the [CLS] token's final hidden state, L2-normalised."""
+    u = h[:, 0]
+    return u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+
+
+def linear_warmup_lr(t: int, lr: float, warmup: int, total: int) -> float:
+    """Exercise 4: the learning rate of step t under linear warm-up then linear decay to zero."""
+    if t < warmup:
+        return lr * t / max(1, warmup)
+    return lr * max(0.0, (total - t) / max(1, total - warmup))
