@@ -111,6 +111,14 @@ def test_logits_match_transformers(checkpoint):
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
+def test_gpt_classmethod_loads_the_same_weights(checkpoint):
+    from tinygrad_llm.models.gpt import GPT
+    _, folder = checkpoint
+    a, b = GPT.from_pretrained(folder), from_pretrained(folder)
+    assert isinstance(a, GPT)
+    assert all(np.array_equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def test_twenty_greedy_tokens_identical(checkpoint):
     pytest.importorskip("tinygrad_llm.models.gpt")
     hf, folder = checkpoint

@@ -370,11 +370,20 @@ def test_positions_beyond_the_context_are_refused():
 
 
 def test_generate_pretrained_plugs_into_the_cli(monkeypatch):
-    """With tinygrad_llm.pretrained listed in cli.SUBCOMMAND_MODULES, `tinygrad-llm generate-pretrained` parses."""
-    cli = pytest.importorskip("tinygrad_llm.cli")
-    from tinygrad_llm import pretrained
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", tuple(cli.SUBCOMMAND_MODULES) + ("tinygrad_llm.pretrained",))
+    """tinygrad_llm.pretrained is listed in cli.SUBCOMMAND_MODULES, so `tinygrad-llm generate-pretrained` parses."""
+    from tinygrad_llm import cli, pretrained
+    assert "tinygrad_llm.pretrained" in cli.SUBCOMMAND_MODULES
     args = cli.build_parser().parse_args(["generate-pretrained", "--prompt", "Hi", "--max-new-tokens", "3"])
     assert args.func is pretrained.run and args.pretrained == "smollm2" and args.max_new_tokens == 3
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert cli.main(["generate-pretrained", "--prompt", "Hi"]) == 2                 # not installed: exit code 2
+
+
+def test_cli_generate_with_pretrained_flag(smollm2, smol_tokenizer, monkeypatch, capsys):
+    """`tinygrad-llm generate --pretrained smollm2 --prompt ...` goes through the same path."""
+    from tinygrad_llm import cli, pretrained
+    monkeypatch.setattr(pretrained, "load", lambda name: (smollm2, smol_tokenizer))
+    assert cli.main(["generate", "--pretrained", "smollm2", "--prompt", "The capital of France is",
+                     "--max-new-tokens", "4", "--temperature", "0"]) == 0
+    assert "Paris" in capsys.readouterr().out
+    assert cli.main(["generate"]) == 2                      # neither a checkpoint nor --pretrained

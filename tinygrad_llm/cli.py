@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMAND_MODULES = ("tinygrad_llm.finetune",)   # built-ins (this module's register) come first
+SUBCOMMAND_MODULES = ("tinygrad_llm.pretrained", "tinygrad_llm.finetune")   # built-ins (this module's register) come first
 
 
 class CLIError(ValueError):
@@ -109,6 +109,11 @@ def _load(path):
 
 def cmd_generate(args):
     from . import backend
+    if args.pretrained:                                # a shipped pretrained model instead of a checkpoint
+        from . import pretrained
+        return pretrained.run(args)
+    if args.checkpoint is None:
+        raise CLIError("generate: give a checkpoint (checkpoint.npz) or --pretrained NAME")
     model, tok = _load(args.checkpoint)
     try:
         ids = tok.encode(args.prompt)
@@ -186,8 +191,11 @@ def register(sub):
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="generate text from a checkpoint")
-    p.add_argument("checkpoint", help="checkpoint.npz written by `tinygrad-llm train`")
+    p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint.npz written by `tinygrad-llm train`")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    p.add_argument("--pretrained", default=None, metavar="NAME",
+                   help="generate with a shipped pretrained model instead (smollm2)")
+    p.add_argument("--chat", action="store_true", help="with --pretrained: use the instruct chat template")
     _add_sampling(p)
     p.set_defaults(func=cmd_generate)
 

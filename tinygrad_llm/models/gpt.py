@@ -218,6 +218,12 @@ class GPT(Module):
         from ..generation import generate
         return generate(self, ids, max_new_tokens, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, folder):
+        """A GPT with the weights of a Hugging Face GPT-2 checkpoint folder (config.json + model.safetensors)."""
+        from .gpt2_hf import from_pretrained
+        return from_pretrained(folder)
+
     # ---------------------------------------------------------------- counts
     def num_parameters(self, non_embedding: bool = False) -> int:
         n = super().num_parameters()
