@@ -7,7 +7,7 @@ Layout of a file of $n$ bytes:
 * bytes $[8+h, n)$: the data buffer; tensor ``name`` occupies buffer bytes $[b, e)$.
 
 A well-formed file satisfies, for every tensor $t$ (sorted by $b$):
-$$e_t - b_t = \mathrm{itemsize}(\mathrm{dtype}_t)\prod_i \mathrm{shape}_{t,i}, \qquad b_{t+1} \ge e_t,
+$$e_t - b_t = \mathrm{itemsize}(\mathrm{dtype}_t)\prod_i \mathrm{shape}_{t,i}, \qquad b_{t+1} = e_t,
 \qquad e_{\mathrm{last}} = n - 8 - h .$$
 Every check failing raises :class:`SafetensorsError` naming the file and the tensor. BF16 has no NumPy dtype:
 its 16 bits are the top half of a float32, so it is widened with a shift, $x_{32} = x_{16} \ll 16$.
