@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fast_exp import fexp
+from .softmax import PARALLEL_MIN
 
 SQRT_HALF = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -34,38 +35,68 @@ def _tanh(u, one):
 
 
 # [start:gelu-epilogue]
-@njit(cache=True, parallel=True, fastmath={"contract"})
-def _bias_gelu(h, b, y, tanh_form):
-    """h += b (in place, kept for backward) and y = gelu(h), row by row."""
+@njit(cache=True, fastmath={"contract"})
+def _bias_gelu_row(h, b, y, tanh_form):
+    """h += b (in place, kept for backward) and y = gelu(h), for one row."""
     t = h.dtype.type
     one, half, c, k, r2 = t(1), t(0.5), t(TANH_C), t(0.044715), t(SQRT_HALF)
-    for i in prange(h.shape[0]):
-        hi, yi = h[i], y[i]
-        for j in range(h.shape[1]):
-            v = hi[j] + b[j]
-            hi[j] = v
-            if tanh_form:
-                yi[j] = half * v * (one + _tanh(c * (v + k * v * v * v), one))
-            else:
-                yi[j] = half * v * (one + t(math.erf(v * r2)))
+    for j in range(h.shape[0]):
+        v = h[j] + b[j]
+        h[j] = v
+        if tanh_form:
+            y[j] = half * v * (one + _tanh(c * (v + k * v * v * v), one))
+        else:
+            y[j] = half * v * (one + t(math.erf(v * r2)))
 # [end:gelu-epilogue]
 
 
-@njit(cache=True, parallel=True, fastmath={"contract"})
-def _gelu_grad(h, gy, gh, tanh_form):
-    """gh = gy * gelu'(h)."""
+@njit(cache=True, fastmath={"contract"})
+def _gelu_grad_row(h, gy, gh, tanh_form):
+    """gh = gy * gelu'(h), for one row."""
     t = h.dtype.type
     one, half, c, k, r2, ip = t(1), t(0.5), t(TANH_C), t(0.044715), t(SQRT_HALF), t(INV_SQRT_2PI)
+    for j in range(h.shape[0]):
+        v = h[j]
+        if tanh_form:
+            th = _tanh(c * (v + k * v * v * v), one)
+            d = half * (one + th) + half * v * (one - th * th) * c * (one + t(3) * k * v * v)
+        else:
+            cdf = half * (one + t(math.erf(v * r2)))
+            d = cdf + v * ip * fexp(-half * v * v)
+        gh[j] = gy[j] * d
+
+
+@njit(cache=True)
+def _bias_gelu_serial(h, b, y, tanh_form):
+    for i in range(h.shape[0]):
+        _bias_gelu_row(h[i], b, y[i], tanh_form)
+
+
+@njit(cache=True, parallel=True)
+def _bias_gelu_parallel(h, b, y, tanh_form):
     for i in prange(h.shape[0]):
-        for j in range(h.shape[1]):
-            v = h[i, j]
-            if tanh_form:
-                th = _tanh(c * (v + k * v * v * v), one)
-                d = half * (one + th) + half * v * (one - th * th) * c * (one + t(3) * k * v * v)
-            else:
-                cdf = half * (one + t(math.erf(v * r2)))
-                d = cdf + v * ip * fexp(-half * v * v)
-            gh[i, j] = gy[i, j] * d
+        _bias_gelu_row(h[i], b, y[i], tanh_form)
+
+
+@njit(cache=True)
+def _gelu_grad_serial(h, gy, gh, tanh_form):
+    for i in range(h.shape[0]):
+        _gelu_grad_row(h[i], gy[i], gh[i], tanh_form)
+
+
+@njit(cache=True, parallel=True)
+def _gelu_grad_parallel(h, gy, gh, tanh_form):
+    for i in prange(h.shape[0]):
+        _gelu_grad_row(h[i], gy[i], gh[i], tanh_form)
+
+
+def _bias_gelu(h, b, y, tanh_form):
+    """(N, C) rows; the thread pool only wakes for arrays big enough to pay for it (PARALLEL_MIN)."""
+    (_bias_gelu_parallel if h.size >= PARALLEL_MIN else _bias_gelu_serial)(h, b, y, tanh_form)
+
+
+def _gelu_grad(h, gy, gh, tanh_form):
+    (_gelu_grad_parallel if h.size >= PARALLEL_MIN else _gelu_grad_serial)(h, gy, gh, tanh_form)
 
 
 def _prep(x, w, b, op):
