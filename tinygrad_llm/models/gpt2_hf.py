@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..weights.safetensors import load_file
+
 CONV1D = re.compile(r"\.(c_attn|c_proj|c_fc)\.weight$")
 BLOCKS = re.compile(r"^(?:transformer\.|model\.)?(?:h|blocks|layers)\.(\d+)\.")
 REQUIRED = ("n_layer", "n_head", "n_embd", "vocab_size", "n_positions")
@@ -66,42 +68,14 @@ def convert_state_dict(hf_state: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- safetensors
-_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None}
 
 
 def read_safetensors(path) -> dict:
-    """Arrays of a ``.safetensors`` file: 8-byte little-endian header length, a JSON header
-    {name: {dtype, shape, data_offsets}}, then the raw data. Everything is validated; no pickle."""
+    """Arrays of a ``.safetensors`` file, validated by ``weights/safetensors.py`` (no pickle)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GPT-2 checkpoint: {path} not found")
-    raw = path.read_bytes()
-    if len(raw) < 8:
-        raise ValueError(f"{path}: too short for a safetensors file ({len(raw)} bytes)")
-    n = int.from_bytes(raw[:8], "little")
-    if n > len(raw) - 8:
-        raise ValueError(f"{path}: header length {n} exceeds the file ({len(raw)} bytes)")
-    try:
-        header = json.loads(raw[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: header is not valid JSON ({e})") from None
-    data, out = memoryview(raw)[8 + n:], {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dt = info.get("dtype")
-        if dt not in _DTYPES:
-            raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {dt!r}")
-        start, end = info["data_offsets"]
-        shape = tuple(int(s) for s in info["shape"])
-        width = 2 if dt in ("F16", "BF16") else np.dtype(_DTYPES[dt]).itemsize
-        if not 0 <= start <= end <= len(data) or end - start != width * int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"{path}: tensor {name!r} has offsets {start}..{end} that do not fit its shape "
-                             f"{shape} / dtype {dt} or the file")
-        buf = np.frombuffer(data[start:end], dtype=np.uint16 if dt == "BF16" else _DTYPES[dt])
-        arr = (buf.astype(np.uint32) << 16).view(np.float32) if dt == "BF16" else buf
-        out[name] = arr.reshape(shape)
-    return out
+    return load_file(path)
 
 
 # ----------------------------------------------------------------------------- building our GPT
