@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .atomic import atomic_write
 
 FORMAT = "tinygrad_llm.checkpoint/1"
 
@@ -92,18 +91,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, step: int = 0, 
             "tokenizer": ({"type": tokenizer.kind, **tokenizer.to_dict()} if tokenizer is not None else None),
             "metadata": metadata or {}, "sha256": _digest(arrays)}
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode("utf-8"), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
     return path
 
 
