@@ -17,7 +17,10 @@ def atomic_write(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)                 # mkstemp makes 0600; a saved file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
