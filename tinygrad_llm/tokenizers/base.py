@@ -20,6 +20,22 @@ class TokenizerError(ValueError):
     """Text or ids a tokenizer cannot handle (an unknown character, an id out of range, a bad file)."""
 
 
+def merge_pair(symbols: list, a, b, merged) -> list:
+    """``symbols`` with every adjacent ``(a, b)``, left to right, replaced by ``merged`` (the BPE merge step,
+    shared by BPE encoding and by the BPE and WordPiece trainers)."""
+    # [start:merge-pair]
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    # [end:merge-pair]
+    return out
+
+
 def register(cls):
     """Class decorator: make ``load`` able to rebuild ``cls`` from its ``type`` name."""
     _REGISTRY[cls.kind] = cls

@@ -34,7 +34,7 @@ from collections import Counter
 from functools import lru_cache
 from itertools import chain
 
-from .base import Tokenizer, TokenizerError, register
+from .base import Tokenizer, TokenizerError, merge_pair, register
 from .cleaning import WHITESPACE
 
 ENDOFTEXT = "<|endoftext|>"
@@ -162,15 +162,7 @@ class ByteLevelBPE(Tokenizer):
                     best, rank = pair, r
             if best is None:
                 break
-            merged, i = [], 0
-            while i < len(parts):                      # merge every occurrence, left to right
-                if i + 1 < len(parts) and parts[i] == best[0] and parts[i + 1] == best[1]:
-                    merged.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
+            parts = merge_pair(parts, best[0], best[1], best[0] + best[1])   # every occurrence, left to right
         vocab = self.vocab
         return [vocab[p] for p in parts if p in vocab]      # a byte with no id (some GGUF vocabs) is dropped
     # [end:merge]
@@ -345,15 +337,7 @@ def train_merges(words, freqs, n_merges: int, min_frequency: int = 2, first_id: 
                 continue
             for p in zip(word, word[1:]):                        # remove this word's pairs ...
                 pair_count[p] -= f
-            out, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
-                    out.append(new_id)
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            words[w] = out
+            out = words[w] = merge_pair(word, a, b, new_id)
             for p in zip(out, out[1:]):                          # ... and add the merged word's pairs
                 pair_count[p] += f
                 where.setdefault(p, set()).add(w)

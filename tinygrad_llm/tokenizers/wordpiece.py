@@ -32,7 +32,7 @@ import pathlib
 import re
 from collections import Counter
 
-from .base import Tokenizer, TokenizerError, register
+from .base import Tokenizer, TokenizerError, merge_pair, register
 from .cleaning import WHITESPACE, bert_clean, is_chinese_char, is_punctuation, strip_accents
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -337,15 +337,7 @@ def train_wordpiece_vocab(word_counts: dict[str, int], vocab_size: int, special_
                     del pair_count[p]                    # keeps the scan above short
             for s in symbols:
                 unit[s] -= f
-            out, i = [], 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(symbols[i])
-                    i += 1
-            split[w] = out
+            out = split[w] = merge_pair(symbols, a, b, new)
             n_units += f * (len(out) - len(symbols))
             for s in out:
                 unit[s] += f
