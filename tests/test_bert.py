@@ -11,7 +11,7 @@ import pytest
 from tinygrad_llm import backend
 from tinygrad_llm.models.bert import BertConfig, BertForSequenceClassification, BertModel
 from tinygrad_llm.tensor import Tensor
-from tinygrad_llm.weights import save_file
+from tinygrad_llm.io import save_file
 
 SENTENCES = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
              "To be, or not to be, that is the question.", "Shall I compare thee to a summer's day?",

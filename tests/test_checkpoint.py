@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from tinygrad_llm import backend
-from tinygrad_llm.checkpoint import CheckpointError, build_model, build_tokenizer, load_checkpoint, restore, save_checkpoint
+from tinygrad_llm.apps.lm import lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
+from tinygrad_llm.io.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from tinygrad_llm.models import registry
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.models.lstm_lm import LSTMConfig, LSTMLM
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer
 
 TEXT = "to be or not to be, that is the question: whether 'tis nobler in the mind to suffer\n" * 6
 
@@ -33,7 +35,7 @@ def trainer(model, out_dir, steps=12):
     tok, tr, va = data()
     cfg = TrainConfig(steps=steps, batch_size=4, lr=3e-3, warmup_steps=3, eval_interval=100, eval_batches=2,
                       checkpoint_interval=5, out_dir=str(out_dir), progress=False, seed=3)
-    return Trainer(model, tr, va, cfg, tokenizer=tok)
+    return lm_trainer(model, tr, va, cfg, tokenizer=tok)
 
 
 class Killed(Exception):
@@ -58,7 +60,7 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path, model_type):
     assert resumed.step == full.step == 12
     for (n, a), (_, b) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
         assert np.array_equal(a.data, b.data), n
-    assert [l for _, l in full.history["train"]] == [l for _, l in resumed.history["train"]]
+    assert [r["loss"] for r in full.history["train"]] == [r["loss"] for r in resumed.history["train"]]
 
 
 def test_round_trip_everything(tmp_path):
@@ -71,8 +73,8 @@ def test_round_trip_everything(tmp_path):
     ck = load_checkpoint(path)
     assert ck.step == 3 and ck.model_type == "gpt" and ck.config["n_embd"] == 16
     assert ck.rng_state == json.loads(json.dumps(rng_before))
-    assert build_tokenizer(ck).encode("to be") == tok.encode("to be")
-    model = build_model(ck)
+    model, tok2 = registry.from_checkpoint(ck)
+    assert tok2.encode("to be") == tok.encode("to be")
     for (n, a), (_, b) in zip(t.model.named_parameters(), model.named_parameters()):
         assert np.array_equal(a.data, b.data), n
     sd_a, sd_b = t.optimizer.state_dict(), ck.optimizer_state

@@ -91,5 +91,5 @@ def test_unknown_preset_and_device(tmp_path, capsys):
 
 
 def test_plugin_modules_are_optional():
-    assert "tinygrad_llm.finetune" in cli.SUBCOMMAND_MODULES
+    assert "tinygrad_llm.apps.finetune" in cli.SUBCOMMAND_MODULES
     cli.build_parser()                                 # builds whether or not the module exists

@@ -3,7 +3,8 @@ a few steps on a tiny random BERT lower the loss, the classifier folder round-tr
 import numpy as np
 import pytest
 
-from tinygrad_llm import backend, finetune as ft
+from tinygrad_llm import backend
+from tinygrad_llm.apps import finetune as ft
 from tinygrad_llm.models.bert import BertConfig, BertForSequenceClassification
 from tinygrad_llm.tokenizers.wordpiece import WordPiece
 
@@ -73,11 +74,11 @@ def test_few_steps_reduce_loss_and_classifier_round_trips(tmp_path):
         return model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], labels=y)[1].item()
 
     before = loss()
-    hist = ft.finetune(model, tok, train, test, epochs=20, batch_size=4, lr=3e-3, warmup_ratio=0.1, log=None,
+    hist = ft.finetune(model, tok, train, test, epochs=20, batch_size=4, lr=3e-3, warmup_ratio=0.1, progress=False,
                        eval_every=6)
     assert loss() < 0.5 * before
-    assert len(hist["loss"]) == 20 * 3 and hist["eval_step"][-1] == 60
-    lrs = hist["lr"]
+    assert len(hist["train"]) == 20 * 3 and [e["step"] for e in hist["eval"]][-2:] == [54, 60]
+    lrs = [r["lr"] for r in hist["train"]]
     assert lrs[0] == 0.0 and max(lrs) == pytest.approx(3e-3) and lrs[-1] < lrs[len(lrs) // 2]   # warm-up, then decay
     folder = ft.save_classifier(model, tok, tmp_path / "clf")
     back = BertForSequenceClassification.from_pretrained(folder)

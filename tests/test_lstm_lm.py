@@ -8,7 +8,8 @@ import pytest
 from tinygrad_llm import backend
 from tinygrad_llm.models.lstm_lm import LSTMConfig, LSTMLM
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer
+from tinygrad_llm.apps.lm import lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -69,11 +70,11 @@ def test_training_lowers_the_loss():
     ids = np.array(tok.encode(text))
     backend.manual_seed(0)
     model = LSTMLM(LSTMConfig(vocab_size=tok.vocab_size, n_embd=8, hidden_size=32, block_size=16))
-    t = Trainer(model, ids[:600], ids[600:], TrainConfig(steps=40, batch_size=4, lr=2e-2, warmup_steps=2,
+    t = lm_trainer(model, ids[:600], ids[600:], TrainConfig(steps=40, batch_size=4, lr=2e-2, warmup_steps=2,
                                                          eval_interval=40, eval_batches=3, progress=False))
     start = t.evaluate()["loss"]
     t.fit()
-    assert t.history["val"][-1][1] < start - 0.5
+    assert t.history["eval"][-1]["loss"] < start - 0.5
 
 
 def test_bad_input():

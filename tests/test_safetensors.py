@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tinygrad_llm.weights import SafetensorsError, load_file, read_metadata, save_file
+from tinygrad_llm.io import SafetensorsError, load_file, read_metadata, save_file
 
 DTS = [np.float64, np.float32, np.float16, np.int64, np.int32, np.int8, np.uint8]
 

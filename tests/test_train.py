@@ -1,4 +1,4 @@
-"""Trainer: loss goes down, AdamW groups, schedule, clipping, evaluation, plot, seeded repeatability."""
+"""The Trainer on a language model: loss goes down, AdamW groups, schedule, clipping, evaluation, plot, seeded repeatability."""
 import math
 
 import numpy as np
@@ -7,7 +7,9 @@ import pytest
 from tinygrad_llm import backend
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer, build_model, evaluate_lm
+from tinygrad_llm.apps.lm import evaluate_lm, lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
+from tinygrad_llm.models import registry
 from tinygrad_llm.viz import ema, plot_loss_curves
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 30
@@ -20,7 +22,7 @@ def setup(tmp_path=None, steps=30, **kw):
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32))
     cfg = TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=5, eval_interval=10, eval_batches=3,
                       out_dir=str(tmp_path) if tmp_path else None, progress=False, **kw)
-    return Trainer(model, ids[:1000], ids[1000:], cfg, tokenizer=tok)
+    return lm_trainer(model, ids[:1000], ids[1000:], cfg, tokenizer=tok)
 
 
 def test_thirty_steps_lower_the_loss(tmp_path):
@@ -28,8 +30,10 @@ def test_thirty_steps_lower_the_loss(tmp_path):
     first = t.evaluate()["loss"]
     assert abs(first - math.log(t.model.config.vocab_size)) < 0.5        # starts near uniform
     t.fit()
-    assert t.history["val"][-1][1] < first - 1.0
-    assert np.mean([l for _, l in t.history["train"][-5:]]) < np.mean([l for _, l in t.history["train"][:5]])
+    assert t.history["eval"][-1]["loss"] < first - 1.0
+    losses = [r["loss"] for r in t.history["train"]]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert [r["step"] for r in t.history["eval"]] == [10, 20, 30]
     assert (tmp_path / "loss.png").stat().st_size > 1000 and (tmp_path / "checkpoint.npz").is_file()
 
 
@@ -69,7 +73,8 @@ def test_same_seed_same_run():
     a.fit()
     b = setup(steps=5)                                     # the trainer re-seeds the one global generator
     b.fit()
-    assert a.history["train"] == b.history["train"]
+    same = ("step", "loss", "lr")                          # everything but the wall-clock time
+    assert [[r[k] for k in same] for r in a.history["train"]] == [[r[k] for k in same] for r in b.history["train"]]
 
 
 def test_evaluate_is_perplexity_of_the_mean_loss_and_repeats():
@@ -87,13 +92,18 @@ def test_config_and_data_errors():
         TrainConfig(lr=-1)
     t = setup()
     with pytest.raises(ValueError, match="validation split"):
-        Trainer(t.model, np.arange(500) % 5, np.arange(5), TrainConfig(progress=False))
-    with pytest.raises(ValueError, match="model type"):
-        build_model("rnn", "cpu", 10)
+        lm_trainer(t.model, np.arange(500) % 5, np.arange(5), TrainConfig(progress=False))
+    with pytest.raises(ValueError, match="unknown model .rnn."):
+        registry.build("rnn", "cpu", vocab_size=10)
+    with pytest.raises(ValueError, match="preset"):
+        registry.build("gpt", "huge", vocab_size=10)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
 
 
 def test_ema_and_plot(tmp_path):
     assert ema([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
     assert ema([0.0, 1.0], beta=0.5)[1] == pytest.approx(0.5 / 0.75)
-    p = plot_loss_curves({"train": [(1, 3.0), (2, 2.5)], "val": [(2, 2.7)]}, tmp_path / "x" / "l.png")
+    hist = {"train": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}], "eval": [{"step": 2, "loss": 2.7}]}
+    p = plot_loss_curves(hist, tmp_path / "x" / "l.png")
     assert p.read_bytes()[:4] == b"\x89PNG"

@@ -1,8 +1,8 @@
 """The ``tinygrad-llm`` command: ``train``, ``generate``, ``eval``, ``bench``.
 
-Other modules add subcommands: every module named in ``SUBCOMMAND_MODULES`` that can be imported
+The applications (``apps/``) add their own subcommands: every module named in ``SUBCOMMAND_MODULES``
 exposes ``register(subparsers)``, which adds its parsers and sets ``func`` (called with the parsed
-arguments, returning an exit code). A module that is not installed is skipped.
+arguments, returning an exit code).
 
 Examples::
 
@@ -17,7 +17,8 @@ import importlib
 import os
 import sys
 
-SUBCOMMAND_MODULES = ("tinygrad_llm.pretrained", "tinygrad_llm.finetune")   # built-ins (this module's register) come first
+SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
+                      "tinygrad_llm.apps.finetune")   # after this module's own train / generate / eval / bench
 
 
 class CLIError(ValueError):
@@ -66,7 +67,7 @@ def _add_sampling(p):
 # ----------------------------------------------------------------------------- train
 def cmd_train(args):
     from . import backend
-    from .train import TrainConfig, train_lm
+    from .apps.lm import TrainConfig, train_lm
     backend.check_device(args.device)
     if args.device != "cpu":
         raise CLIError("train: only --device cpu is supported by the trainer for now")
@@ -79,13 +80,13 @@ def cmd_train(args):
                       time_limit=args.minutes * 60 if args.minutes else None, progress=not args.quiet)
     overrides = {"dropout": args.dropout} if args.dropout is not None else {}
     trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, **overrides)
-    val = trainer.history["val"][-1][1]
+    val = trainer.history["eval"][-1]["loss"]
     print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; validation loss {val:.4f}")
     print(f"checkpoint: {trainer.checkpoint_path}\nloss plot:  {os.path.join(args.out, 'loss.png')}")
     if args.sample:
         from . import backend as B
         B.manual_seed(args.seed)
-        prompt = trainer.train_data[:1]                # the corpus's first character
+        prompt = trainer.task.train_data[:1]           # the corpus's first character
         out = trainer.model.generate(prompt, args.sample, do_sample=True, temperature=0.8, top_k=20)
         text = trainer.tokenizer.decode(out[0].tolist())
         sample_path = os.path.join(args.out, "sample.txt")
@@ -97,20 +98,23 @@ def cmd_train(args):
 
 # ----------------------------------------------------------------------------- generate / eval
 def _load(path):
-    from .checkpoint import CheckpointError, build_model, build_tokenizer, load_checkpoint
+    from .io.checkpoint import CheckpointError, load_checkpoint
+    from .models import registry
     if not os.path.isfile(path):
         raise CLIError(f"checkpoint {path} not found (train one with `tinygrad-llm train --out DIR`)")
     try:
-        ckpt = load_checkpoint(path)
-        return build_model(ckpt), build_tokenizer(ckpt)
+        model, tok = registry.from_checkpoint(load_checkpoint(path))
     except CheckpointError as e:
         raise CLIError(str(e)) from None
+    if tok is None:
+        raise CLIError(f"checkpoint {path} stores no tokenizer")
+    return model, tok
 
 
 def cmd_generate(args):
     from . import backend
     if args.pretrained:                                # a shipped pretrained model instead of a checkpoint
-        from . import pretrained
+        from .apps import pretrained
         return pretrained.run(args)
     if args.checkpoint is None:
         raise CLIError("generate: give a checkpoint (checkpoint.npz) or --pretrained NAME")
@@ -135,7 +139,7 @@ def cmd_generate(args):
 
 def cmd_eval(args):
     from .data.corpus import load_text
-    from .train import evaluate_lm
+    from .apps.lm import evaluate_lm
     import numpy as np
     model, tok = _load(args.checkpoint)
     if args.text is not None and not os.path.isfile(args.text):
@@ -172,8 +176,11 @@ def register(sub):
     p = sub.add_parser("train", help="train a GPT or LSTM language model on a text (Shakespeare by default)",
                        description="Train a character-level language model, save checkpoint.npz, loss.png "
                                    "and a sample into --out.")
-    p.add_argument("--model", choices=("gpt", "lstm"), default="gpt", help="model type (default gpt)")
-    p.add_argument("--preset", default="cpu", help="size preset: tiny, cpu, baby (default cpu)")
+    from .models import registry
+    p.add_argument("--model", choices=registry.names(), default="gpt",
+                   help="model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
+    p.add_argument("--preset", default="cpu", help="size preset: " + "; ".join(
+        f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()) + " (default cpu)")
     p.add_argument("--corpus", default=None, help="UTF-8 text file (default: the bundled Shakespeare corpus)")
     p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps (default 3000)")
     p.add_argument("--minutes", type=_nonneg_float, default=None, help="stop after this much training time")

@@ -15,7 +15,7 @@ from tinygrad_llm.models.ngram import NGramLM
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out

@@ -6,10 +6,10 @@ import numpy as np
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
 from tinygrad_llm.autograd import topological_order
-from tinygrad_llm.graph import draw_graph, to_dot
+from tinygrad_llm.viz import draw_graph, to_dot
 from tinygrad_llm.testing import gradcheck
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out

@@ -20,7 +20,7 @@ from tinygrad_llm.kernels import softmax as ksoftmax  # noqa: E402
 from tinygrad_llm.kernels.fast_exp import exp as fast_exp  # noqa: E402
 from tinygrad_llm.kernels.matmul import WINNER, bmm  # noqa: E402
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out

@@ -17,7 +17,7 @@ from tinygrad_llm.tokenizers.wordpiece import BasicTokenizer
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out

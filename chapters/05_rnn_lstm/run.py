@@ -15,7 +15,7 @@ import tinygrad_llm.optim as optim  # noqa: E402
 from tinygrad_llm import Tensor  # noqa: E402
 from tinygrad_llm.data import load_shakespeare  # noqa: E402
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out

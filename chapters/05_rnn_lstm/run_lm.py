@@ -7,12 +7,13 @@ import time
 import numpy as np
 
 from tinygrad_llm import backend
-from tinygrad_llm.chapter import chapter_args
+from chapters.common import chapter_args
 from tinygrad_llm.data.corpus import load_shakespeare, train_val_split
 from tinygrad_llm.models.lstm_lm import LSTMConfig, LSTMLM
 from tinygrad_llm.models.ngram import NGramLM
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer, evaluate_lm
+from tinygrad_llm.apps.lm import evaluate_lm, lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
 
 args = chapter_args(__file__, __doc__)
 out = args.out
@@ -43,7 +44,7 @@ backend.manual_seed(0)
 cfg = LSTMConfig.from_preset("tiny" if args.fast else "cpu", vocab_size=V)
 model = LSTMLM(cfg)
 steps = 30 if args.fast else 2500
-trainer = Trainer(model, train_ids, val_ids, TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=10 if args.fast else 100,
+trainer = lm_trainer(model, train_ids, val_ids, TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=10 if args.fast else 100,
                                                          weight_decay=0.0, eval_interval=max(10, steps // 5),
                                                          eval_batches=10, progress=False, seed=0), tokenizer=tok)
 t0 = time.perf_counter()

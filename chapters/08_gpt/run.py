@@ -7,12 +7,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinygrad_llm import backend, optim
-from tinygrad_llm.chapter import chapter_args
-from tinygrad_llm.checkpoint import load_checkpoint
+from chapters.common import chapter_args
 from tinygrad_llm.data.corpus import load_shakespeare, train_val_split
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer
+from tinygrad_llm.apps.lm import lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
+from tinygrad_llm.io.checkpoint import load_checkpoint
 
 args = chapter_args(__file__, __doc__)
 out = args.out
@@ -53,11 +54,11 @@ print(f"vocabulary {tok.vocab_size}, train {len(train_ids):,} / validation {len(
       f"{model.num_parameters():,} parameters")
 cfg = TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup_steps=warm, eval_interval=max(10, steps // 10),
                   eval_batches=5 if args.fast else 20, out_dir=tempfile.mkdtemp(prefix="ch08_"), progress=False, seed=0)
-trainer = Trainer(model, train_ids, val_ids, cfg, tokenizer=tok)
+trainer = lm_trainer(model, train_ids, val_ids, cfg, tokenizer=tok)
 t0 = time.perf_counter()
 trainer.fit()
 print(f"{trainer.step} steps in {time.perf_counter() - t0:.0f} s, validation loss "
-      f"{trainer.history['val'][-1][1]:.3f}")
+      f"{trainer.history['eval'][-1]['loss']:.3f}")
 trainer.plot(out / "loss.png")
 
 # %% [markdown]

@@ -8,13 +8,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinygrad_llm import backend
-from tinygrad_llm.chapter import chapter_args
-from tinygrad_llm.checkpoint import build_model, build_tokenizer, load_checkpoint
+from chapters.common import chapter_args
 from tinygrad_llm.data.corpus import load_shakespeare, train_val_split
 from tinygrad_llm.generation import filter_logits
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.tokenizers import CharTokenizer
-from tinygrad_llm.train import TrainConfig, Trainer
+from tinygrad_llm.apps.lm import lm_trainer
+from tinygrad_llm.apps.trainer import TrainConfig
+from tinygrad_llm.io.checkpoint import load_checkpoint
+from tinygrad_llm.models import registry
 
 ckpt_path = None
 if "--checkpoint" in sys.argv:                       # a model from `tinygrad-llm train` (e.g. runs/gpt-cpu)
@@ -29,7 +31,7 @@ out = args.out
 # %%
 if ckpt_path and os.path.isfile(ckpt_path):
     ck = load_checkpoint(ckpt_path)
-    model, tok = build_model(ck), build_tokenizer(ck)
+    model, tok = registry.from_checkpoint(ck)
 else:
     text = load_shakespeare()[: 60_000 if args.fast else 1_000_000]
     tok = CharTokenizer.train(text)
@@ -38,9 +40,9 @@ else:
     backend.manual_seed(0)
     size = dict(n_layer=1, n_head=2, n_embd=32, block_size=32) if args.fast else {}
     model = GPT(GPTConfig.from_preset("cpu", vocab_size=tok.vocab_size, **size))
-    Trainer(model, tr, va, TrainConfig(steps=40 if args.fast else 600, lr=3e-3, warmup_steps=5 if args.fast else 50,
-                                       eval_interval=1000, eval_batches=3, progress=False, seed=0),
-            tokenizer=tok).fit()
+    lm_trainer(model, tr, va, TrainConfig(steps=40 if args.fast else 600, lr=3e-3, warmup_steps=5 if args.fast else 50,
+                                          eval_interval=1000, eval_batches=3, progress=False, seed=0),
+               tokenizer=tok).fit()
 model.eval()
 prompt = tok.encode("ROMEO:" if all(c in tok.stoi for c in "ROMEO:") else tok.decode([0]))
 n_new = 40 if args.fast else 200

@@ -16,9 +16,9 @@ import numpy as np  # noqa: E402
 import tinygrad_llm as tg  # noqa: E402
 from tinygrad_llm.data.translation import make_batch, make_dates_task, tokenize_source, tokenize_target  # noqa: E402
 from tinygrad_llm.models.seq2seq import beam_search, causal_padding_mask, record_cross_attention  # noqa: E402
-from tinygrad_llm.seq2seq_train import build_model, evaluate, train  # noqa: E402
+from tinygrad_llm.apps.seq2seq import build_model, evaluate, train  # noqa: E402
 
-from tinygrad_llm.chapter import chapter_args  # noqa: E402
+from chapters.common import chapter_args  # noqa: E402
 
 args = chapter_args(__file__, __doc__)
 out = args.out
@@ -56,40 +56,39 @@ print(f"{model.num_parameters():,} parameters")
 # ## 4. Training: AdamW, linear warm-up, cosine decay; exact match on the validation set as we go
 # %%
 steps = 40 if args.fast else 600
-valid_curve = {"step": [], "exact_match": []}
-eval_seconds = [0.0]
 
 
-def on_log(step, hist):
-    msg = f"step {step:5d}  loss {hist['loss'][-1]:.4f}  lr {hist['lr'][-1]:.2e}  {hist['time'][-1]:6.1f}s"
-    if step % (20 if args.fast else 50) == 0:
-        t0 = time.perf_counter()
-        em = evaluate(model, task, task.valid)["exact_match"]
-        eval_seconds[0] += time.perf_counter() - t0
-        valid_curve["step"].append(step)
-        valid_curve["exact_match"].append(em)
-        model.train()
-        msg += f"  valid exact match {em:.3f}"
-    print(msg)
+def on_step(trainer, rec):
+    if rec["step"] % (10 if args.fast else 25) == 0:
+        print(f"step {rec['step']:5d}  loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  {rec['time']:6.1f}s")
 
 
 hist = train(model, task, steps=steps, batch_size=64, lr=3e-3, warmup=10 if args.fast else 100,
-             log_every=10 if args.fast else 25, callback=on_log)
-train_seconds = hist["time"][-1] - eval_seconds[0]
-print(f"trained {steps} steps in {train_seconds:.1f} s (+ {eval_seconds[0]:.1f} s decoding the validation set)")
+             eval_every=20 if args.fast else 50, callback=on_step)
+for ev in hist["eval"]:
+    print(f"step {ev['step']:5d}  valid exact match {ev['exact_match']:.3f}")
+train_seconds = hist["train"][-1]["time"]            # the trainer times the steps, not the evaluations
+print(f"trained {steps} steps in {train_seconds:.1f} s")
 
 # %%
 import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tinygrad_llm.viz import ema  # noqa: E402
+
+tr_steps = [r["step"] for r in hist["train"]]
+tr_loss = [r["loss"] for r in hist["train"]]
 fig, ax = plt.subplots(figsize=(6.5, 4))
-ax.semilogy(hist["step"], hist["loss"], "o-", ms=3, label="training loss (cross-entropy, nats)")
+ax.semilogy(tr_steps, tr_loss, lw=0.6, alpha=0.3, color="C0")
+ax.semilogy(tr_steps, ema(tr_loss), color="C0", label="training loss (cross-entropy, nats; EMA)")
 ax.set_xlabel("step")
 ax.set_ylabel("loss")
 ax2 = ax.twinx()
-ax2.plot(valid_curve["step"], valid_curve["exact_match"], "s-", color="C2", label="valid exact match")
-ax2.plot(hist["step"], np.array(hist["lr"]) / max(hist["lr"]), ":", color="gray", label="learning rate / max")
+ax2.plot([e["step"] for e in hist["eval"]], [e["exact_match"] for e in hist["eval"]], "s-", color="C2",
+         label="valid exact match")
+lrs = np.array([r["lr"] for r in hist["train"]])
+ax2.plot(tr_steps, lrs / lrs.max(), ":", color="gray", label="learning rate / max")
 ax2.set_ylabel("exact match, relative lr")
 ax2.set_ylim(-0.02, 1.02)
 lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
@@ -155,8 +154,7 @@ for n_train in ([50] if args.fast else [100, 300, 1000]):
     tg.manual_seed(0)
     small_task = make_dates_task(n_train=n_train, n_valid=0, n_test=sizes["n_test"], seed=0)
     small = build_model(small_task, **arch)
-    train(small, small_task, steps=5 if args.fast else 300, batch_size=64, lr=3e-3, warmup=2 if args.fast else 50,
-          log_every=100)
+    train(small, small_task, steps=5 if args.fast else 300, batch_size=64, lr=3e-3, warmup=2 if args.fast else 50)
     row = {"n_train": n_train}
     for beams in (1, 4):
         r = evaluate(small, small_task, small_task.test, num_beams=beams)

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import finetune as ft
-from tinygrad_llm.chapter import chapter_args
+from tinygrad_llm.apps import finetune as ft
+from chapters.common import chapter_args
 from tinygrad_llm.models.bert import BertConfig, BertForSequenceClassification, BertModel
 
 args = chapter_args(__file__, __doc__)
@@ -57,10 +57,10 @@ if args.fast:   # a tiny random BERT on a few passages: seconds
                                                      num_hidden_layers=1, num_attention_heads=2,
                                                      intermediate_size=32, max_position_embeddings=64),
                                           num_labels=3)
-    hist = ft.finetune(model, minilm.tokenizer, train, test, epochs=2, lr=1e-3, max_length=32, eval_every=2)
+    hist = ft.finetune(model, minilm.tokenizer, train, test, epochs=2, lr=1e-3, max_length=32, eval_every=2,
+                       progress=False)
     y_test = [r[1] for r in test]
-    res = {"bert": ft.scores(y_test, ft.predict(model, minilm.tokenizer, [r[0] for r in test], max_length=32)),
-           "history": hist}
+    res = {"bert": {k: v for k, v in hist["eval"][-1].items() if k != "step"}, "history": hist}
     nb = ft.NaiveBayes().fit([r[0] for r in train], np.array([r[1] for r in train]), 3)
     res["naive_bayes"] = ft.scores(y_test, nb.predict([r[0] for r in test]))
 else:           # the tutorial recipe on MiniLM: AdamW, lr 2e-5, batch 16, 3 epochs, linear warm-up schedule
@@ -69,7 +69,7 @@ else:           # the tutorial recipe on MiniLM: AdamW, lr 2e-5, batch 16, 3 epo
     res = json.loads(cached.read_text()) if cached.is_file() else None
     defaults = dict(per_play_train=30, per_play_test=40, lines=4, epochs=3, batch_size=16, lr=2e-5, max_length=64,
                     seed=0)
-    if res is None or res["settings"] != defaults or not res["history"]["eval_step"]:
+    if res is None or res["settings"] != defaults or len(res["history"].get("eval", [])) < 2:
         res = ft.run(out="runs/bert-genre", eval_every=19, **defaults)
     print(f"fine-tuning took {res['bert']['train_seconds']:.0f}s for {res['n_train']} passages x 3 epochs")
 print(json.dumps({k: res[k] for k in ("bert", "naive_bayes")}, indent=1))
@@ -79,11 +79,12 @@ print(json.dumps({k: res[k] for k in ("bert", "naive_bayes")}, indent=1))
 def plot_curve(res, path):
     h = res["history"]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(h["step"], h["loss"], lw=0.8, label="training loss (batch)")
+    ax.plot([r["step"] for r in h["train"]], [r["loss"] for r in h["train"]], lw=0.8, label="training loss (batch)")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy")
     ax2 = ax.twinx()
-    ax2.plot(h["eval_step"], h["eval_accuracy"], "o-", color="C1", label="test accuracy (held-out plays)")
+    ax2.plot([e["step"] for e in h["eval"]], [e["accuracy"] for e in h["eval"]], "o-", color="C1",
+             label="test accuracy (held-out plays)")
     ax2.axhline(res["naive_bayes"]["accuracy"], color="C2", ls="--", label="naive Bayes test accuracy")
     ax2.set_ylabel("accuracy")
     ax2.set_ylim(0, 1)

@@ -8,7 +8,7 @@ import numpy as np
 
 import tinygrad_llm as tg
 from tinygrad_llm.autograd import no_grad
-from tinygrad_llm.chapter import chapter_args
+from chapters.common import chapter_args
 from tinygrad_llm.functional.rope import rope, rope_angles
 from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
@@ -83,7 +83,7 @@ print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, "
 # %% [markdown]
 # ## 4. SmolLM2-135M from its GGUF file
 # %%
-from tinygrad_llm import pretrained  # noqa: E402
+from tinygrad_llm.apps import pretrained  # noqa: E402
 
 try:
     path = pretrained.weights_path("smollm2")
@@ -92,7 +92,7 @@ except (pretrained.PretrainedNotInstalled, ImportError) as e:
     path = None
     print(f"skipping SmolLM2: {e}")
 if path is not None:
-    from tinygrad_llm.weights.gguf import GGUFFile
+    from tinygrad_llm.io.gguf import GGUFFile
     t0 = time.perf_counter()
     f = GGUFFile(path)
     model, tok = pretrained.load("smollm2")
@@ -130,7 +130,8 @@ if transformers is not None:
     import importlib.util
     import tempfile
 
-    from tinygrad_llm.models.gpt2_hf import convert_state_dict, from_pretrained, read_safetensors
+    from tinygrad_llm.models.gpt import GPT
+    from tinygrad_llm.models.gpt2_hf import convert_state_dict, read_safetensors
     torch.manual_seed(0)
     hf_cfg = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=300, n_positions=64,
                                      bos_token_id=0, eos_token_id=0)
@@ -149,7 +150,7 @@ if transformers is not None:
             ours = None
             print("models/gpt.py is not present: skipping the logits comparison")
         else:
-            ours = from_pretrained(tmp)
+            ours = GPT.from_pretrained(tmp)
     if ours is not None:
         with torch.no_grad():
             ref = hf(torch.tensor(ids)).logits.numpy()

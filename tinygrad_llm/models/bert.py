@@ -176,7 +176,7 @@ def _ids(x, name: str, shape=None) -> np.ndarray:
 
 
 def _load_folder(folder) -> tuple[dict, dict]:
-    from ..weights.safetensors import load_file
+    from ..io.safetensors import load_file
     folder = Path(folder)
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"BERT.from_pretrained: {folder} needs config.json and model.safetensors")

@@ -33,8 +33,10 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import no_grad
+from ..generation import GenerationMixin, KVCache
 from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList
 from ..tensor import Tensor
+from . import gpt2_hf
 
 
 @dataclass
@@ -93,16 +95,14 @@ class CausalSelfAttention(Module):
         self.resid_dropout = Dropout(cfg.dropout)
 
     # [start:attention]
-    def forward(self, x, cache=None):
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
         qkv = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
         q, k, v = qkv[0], qkv[1], qkv[2]                                    # (B, H, T, D) each
-        if cache is not None:                       # generation: prepend the keys/values already seen
-            if cache.get("k") is not None:
-                k = Tensor(np.concatenate([cache["k"], k.data], axis=2))   # (B, H, T_past + T, D)
-                v = Tensor(np.concatenate([cache["v"], v.data], axis=2))
-            cache["k"], cache["v"] = k.data, v.data
+        if cache is not None:                       # generation: the keys/values already seen come first
+            k_all, v_all = cache.update(layer, k.data, v.data)             # (B, H, T_past + T, D)
+            k, v = Tensor(k_all), Tensor(v_all)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, dropout_p=self.dropout,
                                            training=self.training)           # (B, H, T, D)
         y = y.permute(0, 2, 1, 3).reshape(B, T, C)                          # (B, T, C)
@@ -130,14 +130,14 @@ class Block(Module):
         self.mlp = MLP(cfg)
 
     # [start:block]
-    def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache)     # (B, T, C)
+    def forward(self, x, cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), cache, layer)  # (B, T, C)
         x = x + self.mlp(self.ln_2(x))             # (B, T, C)
         return x
     # [end:block]
 
 
-class GPT(Module):
+class GPT(GenerationMixin, Module):
     def __init__(self, config: GPTConfig | None = None, **kwargs):
         super().__init__()
         cfg = config if config is not None else GPTConfig(**kwargs)
@@ -176,7 +176,7 @@ class GPT(Module):
         pos = np.arange(start_pos, start_pos + T)
         x = self.drop(self.wte(idx) + self.wpe(pos))            # (B, T, C)
         for i, block in enumerate(self.h):
-            x = block(x, None if cache is None else cache[i])   # (B, T, C)
+            x = block(x, cache, i)                              # (B, T, C)
         x = self.ln_f(x)
         logits = F.linear(x, self.wte.weight)                   # (B, T, V): head tied to wte
         if targets is None:
@@ -186,8 +186,8 @@ class GPT(Module):
     # [end:forward]
 
     # ---------------------------------------------------------------- generation hooks
-    def new_cache(self):
-        return [{} for _ in range(self.config.n_layer)]
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layer)
 
     def next_logits(self, ids, state=None, use_cache=True):
         """Logits (B, V) for the token after ``ids`` (B, n). ``state`` is what the previous call returned;
@@ -208,21 +208,18 @@ class GPT(Module):
 
     @staticmethod
     def reorder_state(state, index):
-        """Keep/duplicate batch rows of a cache (beam search)."""
-        if state is None:
-            return None
-        cache = [{k: v[index] for k, v in layer.items()} for layer in state["cache"]]
-        return {**state, "cache": cache}
-
-    def generate(self, ids, max_new_tokens=20, **kwargs):
-        from ..generation import generate
-        return generate(self, ids, max_new_tokens, **kwargs)
+        """Keep/duplicate batch rows of the cache (beam search)."""
+        if state is not None and state.get("cache") is not None:
+            state["cache"].reorder(index)
+        return state
 
     @classmethod
     def from_pretrained(cls, folder):
         """A GPT with the weights of a Hugging Face GPT-2 checkpoint folder (config.json + model.safetensors)."""
-        from .gpt2_hf import from_pretrained
-        return from_pretrained(folder)
+        hf = gpt2_hf.read_config(folder)
+        model = cls(GPTConfig(**gpt2_hf.config_kwargs(hf)))
+        model.load_state_dict(gpt2_hf.load_state(folder, model.state_dict()))
+        return model.eval()
 
     # ---------------------------------------------------------------- counts
     def num_parameters(self, non_embedding: bool = False) -> int:

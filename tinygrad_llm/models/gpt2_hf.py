@@ -1,4 +1,5 @@
-r"""Load a Hugging Face GPT-2 checkpoint folder (``config.json`` + ``model.safetensors``) into our ``GPT``.
+r"""Read a Hugging Face GPT-2 checkpoint folder (``config.json`` + ``model.safetensors``) for our ``GPT``
+(``GPT.from_pretrained`` in ``models/gpt.py`` builds the model from what this module returns).
 
 Two layout facts make the numbers line up:
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weights.safetensors import load_file
+from ..io.safetensors import load_file
 
 CONV1D = re.compile(r"\.(c_attn|c_proj|c_fc)\.weight$")
 BLOCKS = re.compile(r"^(?:transformer\.|model\.)?(?:h|blocks|layers)\.(\d+)\.")
@@ -78,26 +79,21 @@ def read_safetensors(path) -> dict:
     return load_file(path)
 
 
-# ----------------------------------------------------------------------------- building our GPT
-def gpt_config(cfg: dict):
-    """Our ``GPTConfig`` with the sizes of a Hugging Face GPT-2 ``config.json`` (dropout off)."""
-    from .gpt import GPTConfig
-    return GPTConfig(vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"], n_head=cfg["n_head"],
-                     n_embd=cfg["n_embd"], block_size=cfg["n_positions"], dropout=0.0, bias=True,
-                     layer_norm_eps=cfg.get("layer_norm_epsilon", 1e-5))
+# ----------------------------------------------------------------------------- for GPT.from_pretrained
+def config_kwargs(cfg: dict) -> dict:
+    """Keyword arguments of our ``GPTConfig`` for a Hugging Face GPT-2 ``config.json`` (dropout off)."""
+    return dict(vocab_size=cfg["vocab_size"], n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                block_size=cfg["n_positions"], dropout=0.0, bias=True,
+                layer_norm_eps=cfg.get("layer_norm_epsilon", 1e-5))
 
 
-def from_pretrained(folder):
-    """Our ``GPT`` (``models/gpt.py``) with the weights of a Hugging Face GPT-2 checkpoint folder."""
+def load_state(folder, ours: dict) -> dict:
+    """The checkpoint's arrays under our parameter names (``ours``: our ``state_dict``, for names and shapes)."""
     folder = Path(folder)
-    cfg = read_config(folder)
     st = folder / "model.safetensors"
     if not st.is_file():
         raise FileNotFoundError(f"GPT-2 checkpoint: {st} not found (only safetensors is read: no pickle files)")
     theirs = convert_state_dict(read_safetensors(st))
-    from .gpt import GPT
-    model = GPT(gpt_config(cfg))
-    ours = model.state_dict()
     state = {}
     for name, cur in ours.items():
         key = _canonical(name)
@@ -109,5 +105,4 @@ def from_pretrained(folder):
         if a.shape != cur.shape and a.ndim == 2 and a.T.shape == cur.shape:
             a = a.T                                                    # a model that keeps Conv1D layout
         state[name] = a
-    model.load_state_dict(state)
-    return model.eval()
+    return state

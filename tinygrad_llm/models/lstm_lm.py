@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..autograd import no_grad
 from .. import functional as F
+from ..autograd import no_grad
+from ..generation import GenerationMixin
 from ..nn import Dropout, Embedding, Linear, LSTM, Module
 from ..tensor import Tensor
 
@@ -53,7 +54,9 @@ PRESETS = {
 }
 
 
-class LSTMLM(Module):
+class LSTMLM(GenerationMixin, Module):
+    recurrent = True          # the trainer carries (h, c) from one window to the next (truncated BPTT)
+
     def __init__(self, config: LSTMConfig | None = None, **kwargs):
         super().__init__()
         cfg = config if config is not None else LSTMConfig(**kwargs)
@@ -103,10 +106,6 @@ class LSTMLM(Module):
             return None
         h, c = state["hc"]
         return {**state, "hc": (Tensor(h.data[:, index]), Tensor(c.data[:, index]))}
-
-    def generate(self, ids, max_new_tokens=20, **kwargs):
-        from ..generation import generate
-        return generate(self, ids, max_new_tokens, **kwargs)
 
     def flops_per_token(self) -> int:
         """Training FLOPs per token: 6 per weight of the input/recurrent matrices and the head."""

@@ -12,14 +12,9 @@ $$p(y_t \mid y_{<t}, x) = \mathrm{softmax}\big(\mathrm{LN}(Z^{(L)}_t)\, W_{\math
 with $W_{\mathrm{out}} = E_{\mathrm{tgt}}$ when the output layer is tied to the target embedding.
 Training maximises $\sum_t \log p(y_t \mid y_{<t}, x)$ with the true prefix fed in (teacher forcing).
 
-Decoding. Greedy takes $\hat y_t = \arg\max_v p(v \mid \hat y_{<t}, x)$ until ``<eos>``. Beam search keeps the
-$K$ best prefixes by $\log p(y_{1..t} \mid x)$; a finished hypothesis (ending in ``<eos>``, $\lvert y\rvert$
-tokens counting the ``<eos>``) is ranked with the length penalty
-$$s(y) = \frac{\log p(y \mid x)}{\lvert y\rvert^{\alpha}}$$
-($\alpha = 0$: raw log-probability, which favours short outputs; $\alpha = 1$: per-token average). A
-source is done once $K$ hypotheses have finished and the best live beam, scored at its current length, no
-longer beats the $K$-th best of them (exact for $\alpha = 0$, since log-probabilities only fall; a
-heuristic otherwise). With $K = 1$ beam search is exactly greedy decoding.
+Decoding goes through the generation protocol (``Seq2SeqDecoder`` below): greedy decoding is
+``generation.generate`` and beam search ``generation/beam.py``, the same code that decodes GPT and SmolLM2;
+``<pad>`` and ``<bos>`` are never generated.
 """
 from __future__ import annotations
 
@@ -31,6 +26,8 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import no_grad
+from ..generation import beam_search as generation_beam_search
+from ..generation import generate
 from ..nn import Embedding, LayerNorm, Linear, Module, ModuleList, Parameter
 from ..nn.positional import SinusoidalPositionalEncoding
 from ..nn.transformer import TransformerDecoderLayer, TransformerEncoderLayer
@@ -136,6 +133,11 @@ class Seq2SeqTransformer(Module):
         return F.cross_entropy(logits, _ids(tgt_out), ignore_index=self.pad_id)
 
     # ------------------------------------------------------------------ decoding
+    @property
+    def never_generated(self):
+        """<pad> and <bos> are inputs only: a decoder never outputs them."""
+        return (self.pad_id, self.bos_id)
+
     def greedy_decode(self, src, max_len: int = 32):
         return greedy_decode(self, src, max_len)
 
@@ -143,35 +145,63 @@ class Seq2SeqTransformer(Module):
         return beam_search(self, src, num_beams, max_len, length_penalty)
 
 
+class Seq2SeqDecoder:
+    r"""The decoder of a ``Seq2SeqTransformer`` seen through the generation protocol (``generation/``).
+
+    The sources are encoded once; ``next_logits(ids, state)`` reads target prefixes ``ids`` (rows starting
+    with ``<bos>``) and the memory of their sources. Rows of ``ids`` are the sources repeated
+    consecutively (``np.repeat``), the layout ``generate`` and ``beam_search`` use, so with $n$ rows for $B$
+    sources row $i$ belongs to source $\lfloor i B / n \rfloor$. The state is the (memory, padding mask) of
+    each row, which ``reorder_state`` reorders for beam search.
+    """
+
+    def __init__(self, model: "Seq2SeqTransformer", src):
+        self.model = model
+        src = _ids(src)
+        self.src_pad = src == model.pad_id                                  # (B, S), True = padding
+        was_training = model.training
+        model.eval()
+        with no_grad():
+            self.memory = model.encode(src, self.src_pad)                   # (B, S, d), computed once
+        model.train(was_training)
+
+    @property
+    def training(self):
+        return self.model.training
+
+    def eval(self):
+        self.model.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        self.model.train(mode)
+        return self
+
+    def next_logits(self, ids, state=None, use_cache=True):
+        if state is None:
+            rows = np.repeat(np.arange(len(self.src_pad)), ids.shape[0] // len(self.src_pad))
+            state = {"memory": self.memory[rows], "src_pad": self.src_pad[rows]}
+        with no_grad():
+            logits = self.model.decode(ids, state["memory"], state["src_pad"]).data[:, -1]   # (B, V), last position
+        return logits, state
+
+    @staticmethod
+    def reorder_state(state, rows):
+        return {"memory": state["memory"][rows], "src_pad": state["src_pad"][rows]}
+
+
+def _bos_column(model, n):
+    return np.full((n, 1), model.bos_id, dtype=np.int64)                    # every output starts with <bos>
+
+
 # [start:greedy]
 def greedy_decode(model: Seq2SeqTransformer, src, max_len: int = 32) -> list[list[int]]:
     """Argmax decoding of a batch; returns each output's token ids without <bos> and <eos>."""
-    src = _ids(src)
-    B = src.shape[0]
-    was_training = model.training
-    model.eval()
-    with no_grad():
-        src_pad = src == model.pad_id
-        memory = model.encode(src, src_pad)                             # (B, S, d), computed once
-        ys = np.full((B, 1), model.bos_id, dtype=np.int64)              # (B, 1)
-        done = np.zeros(B, dtype=bool)
-        for _ in range(max_len):
-            logits = _never_special(model, model.decode(ys, memory, src_pad).data[:, -1])  # (B, V), last position
-            nxt = np.where(done, model.pad_id, logits.argmax(axis=-1))   # finished rows get padding
-            ys = np.concatenate([ys, nxt[:, None]], axis=1)
-            done |= nxt == model.eos_id
-            if done.all():
-                break
-    model.train(was_training)
+    decoder = Seq2SeqDecoder(model, src)
+    ys = generate(decoder, _bos_column(model, len(decoder.src_pad)), max_new_tokens=max_len,
+                  eos_token_id=model.eos_id, suppress_tokens=model.never_generated)   # (B, 1 + t)
     return [_strip(row[1:], model.eos_id, model.pad_id) for row in ys]
 # [end:greedy]
-
-
-def _never_special(model, logits):
-    """<pad> and <bos> are inputs only: a decoder never outputs them (their scores become -inf)."""
-    logits = logits.copy()
-    logits[:, [model.pad_id, model.bos_id]] = -np.inf
-    return logits
 
 
 def _strip(ids, eos_id, pad_id):
@@ -184,79 +214,24 @@ def _strip(ids, eos_id, pad_id):
     return out
 
 
-def _log_softmax_np(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def beam_search(model: Seq2SeqTransformer, src, num_beams: int = 4, max_len: int = 32,
                 length_penalty: float = 1.0, return_all: bool = False):
-    """Beam search for a batch of sources (all beams of all sources run as one decoder batch).
+    """Beam search (``generation/beam.py``) for a batch of sources, all beams of all sources as one decoder batch.
 
     Returns the best hypothesis per source (ids without <bos>/<eos>), or with ``return_all=True`` a list per
     source of ``(score, ids)`` sorted best first, ``score`` being the length-penalised log-probability.
     """
     if num_beams < 1 or max_len < 1:
         raise ValueError(f"beam_search: num_beams and max_len must be >= 1, got {num_beams} and {max_len}")
-    src = _ids(src)
-    B, K = src.shape[0], num_beams
+    decoder = Seq2SeqDecoder(model, src)
     was_training = model.training
     model.eval()
-    with no_grad():
-        src_pad = src == model.pad_id
-        memory = model.encode(src, src_pad)                             # (B, S, d)
-        rep = np.repeat(np.arange(B), K)                                # beam row -> source row
-        memory, src_pad = memory[rep], src_pad[rep]                     # (B*K, S, d), (B*K, S)
-        seqs = np.full((B * K, 1), model.bos_id, dtype=np.int64)        # (B*K, t)
-        scores = np.full((B, K), -np.inf)
-        scores[:, 0] = 0.0                                              # at first only one beam is alive
-        finished = [[] for _ in range(B)]
-        done = np.zeros(B, dtype=bool)
-        for step in range(1, max_len + 1):
-            logits = model.decode(seqs, memory, src_pad).data[:, -1].astype(np.float64)   # (B*K, V)
-            V = logits.shape[-1]
-            # [start:beam-step]
-            logp = _never_special(model, _log_softmax_np(logits))       # log p(v | prefix, x), (B*K, V)
-            cand = scores[:, :, None] + logp.reshape(B, K, V)             # (B, K, V)
-            cand = cand.reshape(B, K * V)
-            top = np.argsort(-cand, axis=1, kind="stable")[:, :2 * K]   # 2K best: K may end with <eos>
-            parent = np.arange(B * K).reshape(B, K)                       # defaults for finished sources
-            token = np.full((B, K), model.pad_id, dtype=np.int64)
-            new_scores = np.full((B, K), -np.inf)
-            for b in np.flatnonzero(~done):
-                n = 0
-                for rank, idx in enumerate(top[b]):
-                    s = cand[b, idx]
-                    if not np.isfinite(s):
-                        break
-                    k, v = divmod(int(idx), V)
-                    if v == model.eos_id:
-                        if rank < K:                                     # a finished hypothesis
-                            hyp = seqs[b * K + k, 1:].tolist()
-                            finished[b].append((s / step ** length_penalty, hyp))
-                    else:
-                        parent[b, n], token[b, n], new_scores[b, n] = b * K + k, v, s
-                        n += 1
-                    if n == K:
-                        break
-                if len(finished[b]) >= K:               # can a live beam still beat the K-th finished one?
-                    kth = sorted((h[0] for h in finished[b]), reverse=True)[K - 1]
-                    done[b] = bool(new_scores[b, 0] / step ** length_penalty <= kth)
-            # [end:beam-step]
-            seqs = np.concatenate([seqs[parent.reshape(-1)], token.reshape(-1, 1)], axis=1)
-            scores = new_scores
-            if done.all():
-                break
-        results = []
-        for b in range(B):
-            hyps = list(finished[b])
-            if not done[b]:                                             # ran out of length: keep live beams too
-                t = seqs.shape[1] - 1
-                hyps += [(scores[b, k] / t ** length_penalty, seqs[b * K + k, 1:].tolist())
-                         for k in range(K) if np.isfinite(scores[b, k])]
-            hyps.sort(key=lambda h: -h[0])
-            results.append([(float(s), _strip(h, model.eos_id, model.pad_id)) for s, h in hyps])
-    model.train(was_training)
+    try:
+        found = generation_beam_search(decoder, _bos_column(model, len(decoder.src_pad)), max_len, num_beams,
+                                       model.eos_id, length_penalty, suppress_tokens=model.never_generated)
+    finally:
+        model.train(was_training)
+    results = [[(s, _strip(y, model.eos_id, model.pad_id)) for s, y in hyps] for hyps in found]
     return results if return_all else [r[0][1] for r in results]
 
 

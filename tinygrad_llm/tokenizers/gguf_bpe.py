@@ -29,7 +29,7 @@ class GGUFTokenizer(ByteLevelBPE):
     @classmethod
     def from_gguf(cls, path):
         """From a GGUF file: a path or an open ``GGUFFile``."""
-        from ..weights.gguf import GGUFError, GGUFFile
+        from ..io.gguf import GGUFError, GGUFFile
         md = (path if isinstance(path, GGUFFile) else GGUFFile(path)).metadata
         if md.get("tokenizer.ggml.model") != "gpt2":
             raise GGUFError(f"{path}: tokenizer model {md.get('tokenizer.ggml.model')!r} is not byte-level BPE "

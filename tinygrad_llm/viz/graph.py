@@ -6,7 +6,7 @@ reverse topological order (``autograd.topological_order``).
 """
 from __future__ import annotations
 
-from .autograd import topological_order
+from ..autograd import topological_order
 
 
 def _label(t, names):

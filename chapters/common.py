@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from .backend import manual_seed
+from tinygrad_llm.backend import manual_seed
 
 
 def chapter_args(file: str, doc: str | None = None, seed: int = 0, argv=None) -> argparse.Namespace:

@@ -10,20 +10,26 @@ schedule with warm-up ($w$ warm-up steps of $S$):
 $$\eta_t = \eta\cdot\begin{cases} t/w & t < w\\ \max(0, (S - t)/(S - w)) & t \ge w\end{cases}$$
 minimising the cross-entropy of $\mathrm{softmax}(W_c\,\mathrm{pooler}(x) + b_c)$.
 
-Baseline: multinomial naive Bayes on bags of words with add-one smoothing,
-$$\hat y = \arg\max_c \Big[\log P(c) + \sum_w n_w \log \frac{N_{cw} + 1}{\sum_{w'} N_{cw'} + \lvert V\rvert}\Big].$$
+Baseline: multinomial naive Bayes on bags of words (``models/naive_bayes.py``).
 Metrics: accuracy and macro precision, recall, F1 from :mod:`tinygrad_llm.metrics.classification`.
 """
 from __future__ import annotations
 
 import json
 import math
-import re
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from ..autograd import no_grad
+from ..data import load_plays
+from ..io.atomic import atomic_write_text
+from ..io.safetensors import save_file
+from ..models.bert import BertForSequenceClassification
+from ..metrics.classification import accuracy, precision_recall_f1
+from ..models.naive_bayes import NaiveBayes
+from .trainer import TrainConfig, Trainer
 
 LABELS = ("comedy", "tragedy", "history")
 GENRES = {   # First Folio, 1623
@@ -51,7 +57,6 @@ def passages(text: str, lines: int = 4) -> list[str]:
 
 def build_dataset(per_play_train: int = 30, per_play_test: int = 40, lines: int = 4, seed: int = 0, plays=None):
     """(train, test), each a list of (passage, label id); test holds only the plays in ``TEST_PLAYS``."""
-    from .data import load_plays
     plays = load_plays(include_poems=False) if plays is None else plays
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -67,40 +72,8 @@ def build_dataset(per_play_train: int = 30, per_play_test: int = 40, lines: int 
     return [train[i] for i in order], test
 
 
-# ----------------------------------------------------------------------------- baseline
-_WORD = re.compile(r"[a-z']+")
-
-
-def bag_of_words(text: str) -> Counter:
-    return Counter(_WORD.findall(text.lower()))
-
-
-class NaiveBayes:
-    """Multinomial naive Bayes with add-one (Laplace) smoothing over word counts."""
-
-    def fit(self, texts, labels, n_classes: int):
-        counts = [bag_of_words(t) for t in texts]
-        self.vocab = {w: i for i, w in enumerate(sorted(set().union(*counts)))}
-        N = np.zeros((n_classes, len(self.vocab)))                     # (K, V) word counts per class
-        for c, y in zip(counts, labels):
-            for w, n in c.items():
-                N[y, self.vocab[w]] += n
-        self.log_prior = np.log(np.bincount(labels, minlength=n_classes) / len(labels))
-        self.log_lik = np.log((N + 1) / (N.sum(axis=1, keepdims=True) + len(self.vocab)))
-        return self
-
-    def predict(self, texts) -> np.ndarray:
-        X = np.zeros((len(texts), len(self.vocab)))                    # (N, V); unseen words dropped
-        for i, t in enumerate(texts):
-            for w, n in bag_of_words(t).items():
-                if w in self.vocab:
-                    X[i, self.vocab[w]] += n
-        return np.argmax(X @ self.log_lik.T + self.log_prior, axis=1)
-
-
 # ----------------------------------------------------------------------------- metrics
 def scores(y_true, y_pred) -> dict:
-    from .metrics.classification import accuracy, precision_recall_f1
     p, r, f1, _ = precision_recall_f1(y_true, y_pred, average="macro", labels=list(range(len(LABELS))),
                                       zero_division=0.0)
     return {"accuracy": accuracy(y_true, y_pred), "precision": p, "recall": r, "macro_f1": f1}
@@ -108,7 +81,6 @@ def scores(y_true, y_pred) -> dict:
 
 # ----------------------------------------------------------------------------- fine-tuning
 def predict(model, tokenizer, texts, batch_size: int = 32, max_length: int = 64) -> np.ndarray:
-    from .autograd import no_grad
     was, out = model.training, []
     model.eval()
     with no_grad():
@@ -121,61 +93,62 @@ def predict(model, tokenizer, texts, batch_size: int = 32, max_length: int = 64)
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+class ClassificationTask:
+    """The ``Trainer`` task: shuffled mini-batches of (text, label) rows, one permutation per epoch; test
+    scores (accuracy, macro P/R/F1) as the evaluation."""
+
+    name = "finetune"
+
+    def __init__(self, tokenizer, train, test=None, batch_size: int = 16, max_length: int = 64, seed: int = 0):
+        self.tokenizer, self.train, self.test = tokenizer, train, test
+        self.batch_size, self.max_length = batch_size, max_length
+        self.steps_per_epoch = math.ceil(len(train) / batch_size)
+        self._rng = np.random.default_rng(seed)
+        self._order = None
+        self.tokens_per_step = None
+
+    def loss(self, model, step):
+        b = step % self.steps_per_epoch
+        if b == 0 or self._order is None:
+            self._order = self._rng.permutation(len(self.train))              # a new epoch: a new order
+        rows = [self.train[i] for i in self._order[b * self.batch_size:(b + 1) * self.batch_size]]
+        enc = self.tokenizer([r[0] for r in rows], padding=True, truncation=True, max_length=self.max_length,
+                             return_tensors="np")
+        _, loss = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"],
+                        labels=np.array([r[1] for r in rows]))
+        return loss
+
+    def evaluate(self, model):
+        if not self.test:
+            return {}
+        return scores([r[1] for r in self.test],
+                      predict(model, self.tokenizer, [r[0] for r in self.test], max_length=self.max_length))
+
+
 def finetune(model, tokenizer, train, test=None, epochs: int = 3, batch_size: int = 16, lr: float = 2e-5,
-             warmup_ratio: float = 0.1, max_length: int = 64, seed: int = 0, log=print, eval_every: int = 0):
-    """Train ``model`` (a BertForSequenceClassification) on (text, label) rows; returns the history dict."""
-    from . import backend
-    from .optim import AdamW, LambdaLR, warmup_linear
-    backend.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    total = epochs * steps_per_epoch
-    opt = AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = LambdaLR(opt, warmup_linear(int(warmup_ratio * total), total))
-    hist = {"step": [], "loss": [], "lr": [], "eval_step": [], "eval_accuracy": []}
-    model.train()
-    step, t0 = 0, time.perf_counter()
-    for epoch in range(epochs):
-        order = rng.permutation(len(train))
-        for b in range(steps_per_epoch):
-            rows = [train[i] for i in order[b * batch_size:(b + 1) * batch_size]]
-            enc = tokenizer([r[0] for r in rows], padding=True, truncation=True, max_length=max_length,
-                            return_tensors="np")
-            _, loss = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"],
-                            labels=np.array([r[1] for r in rows]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            hist["lr"].append(opt.param_groups[0]["lr"])
-            sched.step()
-            step += 1
-            hist["step"].append(step)
-            hist["loss"].append(float(loss.item()))
-            if test is not None and eval_every and (step % eval_every == 0 or step == total):
-                acc = scores([r[1] for r in test], predict(model, tokenizer, [r[0] for r in test],
-                                                           max_length=max_length))["accuracy"]
-                hist["eval_step"].append(step)
-                hist["eval_accuracy"].append(acc)
-            if log and (step % 10 == 0 or step == total):
-                log(f"epoch {epoch + 1} step {step}/{total} loss {loss.item():.4f} "
-                    f"lr {hist['lr'][-1]:.2e} {time.perf_counter() - t0:.0f}s")
-    hist["seconds"] = time.perf_counter() - t0
-    return hist
+             warmup_ratio: float = 0.1, max_length: int = 64, seed: int = 0, eval_every: int = 0,
+             progress: bool = True):
+    """Train ``model`` (a BertForSequenceClassification) on (text, label) rows with the tutorial's recipe:
+    AdamW (weight decay 0.01 on every parameter), linear warm-up then linear decay, no clipping. Test scores
+    every ``eval_every`` steps and at the end. Returns the ``Trainer`` history."""
+    task = ClassificationTask(tokenizer, train, test, batch_size, max_length, seed)
+    total = epochs * task.steps_per_epoch
+    cfg = TrainConfig(steps=total, batch_size=batch_size, lr=lr, warmup_steps=int(warmup_ratio * total),
+                      schedule="linear", weight_decay=0.01, decay_all=True, betas=(0.9, 0.999), grad_clip=None,
+                      eval_interval=eval_every, seed=seed, progress=progress)
+    return Trainer(model, task, cfg, model_name="bert-classifier").fit()
 
 
 def save_classifier(model, tokenizer, folder) -> Path:
     """A Hugging Face style folder: config.json (with id2label), model.safetensors, vocab.txt."""
-    from .weights.safetensors import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = model.config.to_dict() | {"architectures": ["BertForSequenceClassification"],
                                     "id2label": {str(i): l for i, l in enumerate(LABELS)}}
     save_file(dict(model.state_dict()), folder / "model.safetensors")
-    tmp = folder / "config.json.tmp"
-    tmp.write_text(json.dumps(cfg, indent=2))
-    tmp.replace(folder / "config.json")
+    atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
     tokenizer.save_vocab(folder / "vocab.txt")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": tokenizer.basic.lowercase}))
+    atomic_write_text(folder / "tokenizer_config.json", json.dumps({"do_lower_case": tokenizer.basic.lowercase}))
     return folder
 
 
@@ -192,29 +165,29 @@ def run(out="runs/bert-genre", model_dir=None, per_play_train: int = 30, per_pla
         epochs: int = 3, batch_size: int = 16, lr: float = 2e-5, max_length: int = 64, seed: int = 0,
         eval_every: int = 0, log=print) -> dict:
     """The whole experiment: data, naive Bayes baseline, fine-tuning, test metrics; writes results.json."""
-    from .models.bert import BertForSequenceClassification
     train, test = build_dataset(per_play_train, per_play_test, lines, seed)
     y_test = [r[1] for r in test]
     t0 = time.perf_counter()
     nb = NaiveBayes().fit([r[0] for r in train], np.array([r[1] for r in train]), len(LABELS))
     base = scores(y_test, nb.predict([r[0] for r in test])) | {"seconds": time.perf_counter() - t0}
-    log(f"train {len(train)} passages from {len({r[2] for r in train})} plays, test {len(test)} from "
-        f"{len({r[2] for r in test})} held-out plays; naive Bayes: {base}")
+    if log:
+        log(f"train {len(train)} passages from {len({r[2] for r in train})} plays, test {len(test)} from "
+            f"{len({r[2] for r in test})} held-out plays; naive Bayes: {base}")
     model = BertForSequenceClassification.from_pretrained(model_dir or minilm_dir(), num_labels=len(LABELS))
     tok = model.tokenizer
-    hist = finetune(model, tok, train, test, epochs, batch_size, lr, max_length=max_length, seed=seed, log=log,
-                    eval_every=eval_every)
-    t1 = time.perf_counter()
-    bert = scores(y_test, predict(model, tok, [r[0] for r in test], max_length=max_length))
-    bert |= {"train_seconds": hist["seconds"], "eval_seconds": time.perf_counter() - t1}
-    log(f"fine-tuned BERT: {bert}")
+    hist = finetune(model, tok, train, test, epochs, batch_size, lr, max_length=max_length, seed=seed,
+                    eval_every=eval_every, progress=log is not None)
+    bert = dict(hist["eval"][-1]) | {"train_seconds": hist["train"][-1]["time"]}   # test scores after the last step
+    bert.pop("step")
+    if log:
+        log(f"fine-tuned BERT: {bert}")
     res = {"bert": bert, "naive_bayes": base, "n_train": len(train), "n_test": len(test),
            "test_plays": list(TEST_PLAYS), "split": "by play", "history": hist,
            "settings": dict(per_play_train=per_play_train, per_play_test=per_play_test, lines=lines, epochs=epochs,
                             batch_size=batch_size, lr=lr, max_length=max_length, seed=seed)}
     if out:
         save_classifier(model, tok, Path(out) / "model")
-        (Path(out) / "results.json").write_text(json.dumps(res, indent=2))
+        atomic_write_text(Path(out) / "results.json", json.dumps(res, indent=2))
     return res
 
 
@@ -226,7 +199,6 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    from .models.bert import BertForSequenceClassification
     model = BertForSequenceClassification.from_pretrained(args.model)
     conf = json.loads((Path(args.model) / "config.json").read_text())
     names = conf.get("id2label", {})

@@ -30,3 +30,10 @@ def atomic_write(path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (a JSON report, a config file)."""
+    with atomic_write(path) as f:
+        f.write(text.encode(encoding))
+    return Path(path)

@@ -19,7 +19,8 @@ def ema(values, beta: float = 0.9):
 
 
 def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cross-entropy (nats/token)"):
-    """``history`` has lists of (step, loss) pairs under ``"train"`` and ``"val"``; writes a PNG to ``path``."""
+    """``history`` is the ``Trainer``'s: records with ``step`` and ``loss`` under ``"train"`` and ``"eval"``
+    (evaluations without a loss are skipped); writes a PNG to ``path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,8 +28,8 @@ def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cr
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    train = history.get("train") or []
-    val = history.get("val") or []
+    train = [(r["step"], r["loss"]) for r in history.get("train") or []]
+    val = [(r["step"], r["loss"]) for r in history.get("eval") or [] if "loss" in r]
     if train:
         s, l = zip(*train)
         ax.plot(s, l, color="tab:blue", alpha=0.25, lw=0.8)

@@ -54,9 +54,9 @@ def weights_path(name: str = "smollm2") -> str:
 
 def load(name: str = "smollm2"):
     """(model, tokenizer) of a pretrained model: ``LlamaForCausalLM`` and its GGUF byte-level BPE."""
-    from .models.llama import LlamaForCausalLM
-    from .tokenizers.gguf_bpe import GGUFTokenizer
-    from .weights.gguf import GGUFFile
+    from ..models.llama import LlamaForCausalLM
+    from ..tokenizers.gguf_bpe import GGUFTokenizer
+    from ..io.gguf import GGUFFile
     f = GGUFFile(weights_path(name))                  # parsed once, shared by model and tokenizer
     return LlamaForCausalLM.from_gguf(f), GGUFTokenizer.from_gguf(f)
 
@@ -97,7 +97,7 @@ def run(args) -> int:
     """Generate with ``args.pretrained``; also callable from ``tinygrad-llm generate --pretrained NAME``
     (uses ``prompt``, ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` and, when present, ``seed``
     and ``chat``)."""
-    from . import backend
+    from .. import backend
     backend.manual_seed(getattr(args, "seed", 0))
     chat = getattr(args, "chat", False)
     try:

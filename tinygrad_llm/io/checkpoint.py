@@ -10,7 +10,9 @@ would not notice.
 Writing is atomic: the file is written to a temporary name in the same directory, flushed to disk,
 then ``os.replace``d over the target, so a run killed while saving leaves the previous checkpoint.
 Loading reads and checks everything first; ``restore`` then copies into the model and optimizer and
-puts the old values back if any part fails, so nothing is left half-loaded.
+puts the old values back if any part fails, so nothing is left half-loaded. Which model class a
+checkpoint holds is the model registry's business (``models/registry.py``: ``from_checkpoint``); this
+module knows only arrays and JSON.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from .. import backend
 from .atomic import atomic_write
 
 FORMAT = "tinygrad_llm.checkpoint/1"
@@ -84,7 +86,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, step: int = 0, 
     for k, v in (extra_arrays or {}).items():
         arrays[f"extra/{k}"] = backend.to_device(getattr(v, "data", v), "cpu")
     if config is None:
-        config = model.config.to_dict() if hasattr(getattr(model, "config", None), "to_dict") else {}
+        cfg = getattr(model, "config", None)
+        config = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg) if isinstance(cfg, dict) else {}
     meta = {"format": FORMAT, "model_type": model_type, "config": config, "step": int(step),
             "rng_state": backend.get_rng_state(), "optimizer": opt_meta,
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -134,31 +137,6 @@ def load_checkpoint(path) -> Checkpoint:
                       step=int(meta["step"]), optimizer_state=opt, scheduler_state=meta.get("scheduler"),
                       rng_state=meta.get("rng_state"), tokenizer=meta.get("tokenizer"), extra_arrays=extra,
                       metadata=meta.get("metadata", {}))
-
-
-def build_model(ckpt: Checkpoint):
-    """A fresh model of the checkpoint's type and config, with its weights loaded."""
-    if ckpt.model_type == "gpt":
-        from .models.gpt import GPT, GPTConfig
-        model = GPT(GPTConfig(**ckpt.config))
-    elif ckpt.model_type == "lstm":
-        from .models.lstm_lm import LSTMConfig, LSTMLM
-        model = LSTMLM(LSTMConfig(**ckpt.config))
-    else:
-        raise CheckpointError(f"checkpoint {ckpt.path}: unknown model type {ckpt.model_type!r}")
-    restore(ckpt, model, restore_rng=False)
-    return model
-
-
-def build_tokenizer(ckpt: Checkpoint):
-    if ckpt.tokenizer is None:
-        raise CheckpointError(f"checkpoint {ckpt.path}: no tokenizer stored")
-    from .tokenizers import base
-    d = dict(ckpt.tokenizer)
-    kind = d.pop("type", None)
-    if kind not in base._REGISTRY:
-        raise CheckpointError(f"checkpoint {ckpt.path}: unknown tokenizer type {kind!r}")
-    return base._REGISTRY[kind].from_dict(d)
 
 
 def restore(ckpt: Checkpoint, model, optimizer=None, scheduler=None, restore_rng: bool = True):

@@ -1,0 +1,217 @@
+r"""The one training loop: every recipe (language models, seq2seq, fine-tuning) runs through ``Trainer``.
+
+One step minimises the mean loss of a batch,
+$$\theta_{t+1} = \mathrm{AdamW}\big(\theta_t,\ \mathrm{clip}(\nabla_\theta \mathcal L(\theta_t; \mathcal B_t)),\ \eta_t\big)$$
+with AdamW (decoupled weight decay on matrices only, not on biases and LayerNorm gains, unless
+``decay_all``), the learning rate $\eta_t = \eta_0 f(t)$ of a warm-up schedule (``optim/schedule.py``:
+linear warm-up, then cosine decay to ``min_lr_ratio``·η₀, or linear decay, or constant) and the gradient
+clipped to a global norm of ``grad_clip`` (``optim/clip.py``; off when None).
+
+What to train on is a *task* object, so the loop does not know about tokens, sentences or labels:
+
+- ``task.loss(model, step) -> Tensor``: the loss of training batch number ``step`` (a forward pass);
+- ``task.evaluate(model) -> dict``: held-out metrics (``{"loss": ...}`` for a language model);
+- optional ``task.name`` (progress bar), ``task.tokens_per_step`` (tokens/s), and
+  ``task.state_arrays()`` / ``task.load_state_arrays(d)`` for state carried between steps (an LSTM's
+  $(h, c)$), which checkpoints store.
+
+The history has one format for every task: ``{"train": [{"step", "loss", "lr", "time"}, ...],
+"eval": [{"step", <metrics>}, ...]}`` (``lr`` is the rate the step used, ``time`` the seconds of training
+so far). Runs are seeded (``backend.manual_seed(config.seed)``; ``seed=None`` keeps the generator as
+it is), checkpoints (``io/checkpoint.py``) store the generator's state, so a resumed run repeats an
+uninterrupted one bit for bit.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import backend, optim
+from ..io.checkpoint import load_checkpoint, restore, save_checkpoint
+from ..models import registry
+from ..tensor import Tensor
+
+SCHEDULES = {"cosine": optim.warmup_cosine, "linear": optim.warmup_linear, "constant": None}
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1             # cosine schedule: floor of the learning rate, as a fraction of lr
+    warmup_steps: int = 100
+    schedule: str = "cosine"              # cosine | linear | constant (after the warm-up)
+    weight_decay: float = 0.1
+    decay_all: bool = False               # also decay biases and LayerNorm gains (the BERT recipe does)
+    betas: tuple = (0.9, 0.99)
+    eps: float = 1e-8
+    grad_clip: float | None = 1.0         # None: no clipping
+    eval_interval: int = 250              # 0: evaluate only at the end
+    eval_batches: int = 20
+    checkpoint_interval: int = 0          # 0: save at evaluations and at the end only
+    seed: int | None = 1337               # None: do not reseed (the caller seeded the generator)
+    out_dir: str | None = None
+    progress: bool = True
+    time_limit: float | None = None       # seconds; stop (and evaluate, save) once exceeded
+
+    def __post_init__(self):
+        for k in ("steps", "batch_size", "eval_batches"):
+            if int(getattr(self, k)) < 1:
+                raise ValueError(f"TrainConfig: {k} must be >= 1, got {getattr(self, k)}")
+        if self.eval_interval < 0 or self.checkpoint_interval < 0:
+            raise ValueError(f"TrainConfig: eval_interval and checkpoint_interval must be >= 0, got "
+                             f"{self.eval_interval} and {self.checkpoint_interval}")
+        if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or (
+                self.grad_clip is not None and self.grad_clip <= 0):
+            raise ValueError(f"TrainConfig: invalid lr={self.lr}, grad_clip={self.grad_clip}, "
+                             f"warmup_steps={self.warmup_steps} or weight_decay={self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"TrainConfig: schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
+
+
+def make_schedule(c: TrainConfig):
+    """The multiplier $f(t)$ of the learning rate for ``c.schedule``."""
+    if c.schedule == "cosine":
+        return optim.warmup_cosine(c.warmup_steps, c.steps, c.min_lr_ratio)
+    if c.schedule == "linear":
+        return optim.warmup_linear(c.warmup_steps, c.steps)
+    return optim.constant()
+
+
+class Trainer:
+    def __init__(self, model, task, config: TrainConfig | None = None, tokenizer=None, model_name: str | None = None,
+                 metadata: dict | None = None):
+        self.cfg = c = config or TrainConfig()
+        if c.seed is not None:
+            backend.manual_seed(c.seed)
+        self.model, self.task, self.tokenizer = model, task, tokenizer
+        self.model_name, self.metadata = model_name, dict(metadata or {})
+        # [start:optimizer]
+        groups = (model.parameters() if c.decay_all          # no decay on biases / LayerNorm unless asked
+                  else optim.param_groups_for_weight_decay(model, c.weight_decay))
+        self.optimizer = optim.AdamW(groups, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+        self.scheduler = optim.LambdaLR(self.optimizer, make_schedule(c))
+        # [end:optimizer]
+        self.step = 0
+        self.history = {"train": [], "eval": []}
+        self.elapsed = 0.0
+
+    # ---------------------------------------------------------------- one step
+    # [start:step]
+    def train_step(self) -> dict:
+        c, model = self.cfg, self.model
+        model.train()
+        loss = self.task.loss(model, self.step)               # forward pass on batch number `step`
+        self.optimizer.zero_grad()
+        loss.backward()
+        if c.grad_clip is not None:
+            optim.clip_grad_norm_(model.parameters(), c.grad_clip)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {"step": self.step, "loss": float(loss.data), "lr": lr}
+    # [end:step]
+
+    def evaluate(self) -> dict:
+        """The task's held-out metrics for the current model."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return dict(self.task.evaluate(self.model))
+        finally:
+            self.model.train(was_training)
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, callback=None):
+        """Train until ``cfg.steps`` (or ``time_limit``); ``callback(trainer, record)`` runs after each step."""
+        c = self.cfg
+        bar = None
+        if c.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=c.steps, initial=self.step, desc=f"train {getattr(self.task, 'name', '')}".strip(),
+                       unit="step", dynamic_ncols=True)
+        t_last = time.perf_counter()
+        try:
+            while self.step < c.steps:
+                t0 = time.perf_counter()
+                rec = self.train_step()
+                dt = time.perf_counter() - t0
+                self.elapsed += dt
+                rec["time"] = self.elapsed
+                self.history["train"].append(rec)
+                if bar is not None:
+                    bar.update(1)
+                    if time.perf_counter() - t_last > 0.5:
+                        bar.set_postfix(self._postfix(rec, dt))
+                        t_last = time.perf_counter()
+                out_of_time = c.time_limit is not None and self.elapsed >= c.time_limit
+                last = self.step == c.steps or out_of_time
+                if (c.eval_interval and self.step % c.eval_interval == 0) or last:
+                    ev = {"step": self.step, **self.evaluate()}
+                    self.history["eval"].append(ev)
+                    (bar.write if bar is not None else print)(self._eval_message(ev))
+                    self.save()
+                elif c.checkpoint_interval and self.step % c.checkpoint_interval == 0:
+                    self.save()
+                if callback is not None:
+                    callback(self, rec)
+                if out_of_time:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if c.out_dir:
+            self.plot()
+        return self.history
+
+    def _postfix(self, rec, dt):
+        post = {"loss": f"{rec['loss']:.3f}", "lr": f"{rec['lr']:.2e}"}
+        tokens = getattr(self.task, "tokens_per_step", None)
+        if tokens:
+            post["tok/s"] = f"{tokens / dt:,.0f}"
+        return post
+
+    @staticmethod
+    def _eval_message(ev):
+        parts = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ev.items() if k != "step"]
+        return f"step {ev['step']}: " + ", ".join(parts)
+
+    # ---------------------------------------------------------------- files
+    @property
+    def checkpoint_path(self):
+        return Path(self.cfg.out_dir) / "checkpoint.npz" if self.cfg.out_dir else None
+
+    def save(self, path=None):
+        path = path or self.checkpoint_path
+        if path is None:
+            return None
+        state = getattr(self.task, "state_arrays", lambda: {})()
+        name = self.model_name or registry.name_of(self.model)
+        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.step, name,
+                               tokenizer=self.tokenizer, extra_arrays=state,
+                               metadata={**self.metadata, "train_config": asdict(self.cfg), "history": self.history,
+                                         "elapsed": self.elapsed})
+
+    def resume(self, path):
+        """Continue from a checkpoint written by ``save``: weights, optimizer, schedule, step, RNG, history."""
+        ckpt = load_checkpoint(path)
+        name = self.model_name or registry.name_of(self.model)
+        if ckpt.model_type != name:
+            raise ValueError(f"Trainer.resume: {path} holds a {ckpt.model_type!r} model, this is {name!r}")
+        restore(ckpt, self.model, self.optimizer, self.scheduler)
+        self.step = ckpt.step
+        hist = ckpt.metadata.get("history", {})
+        self.history = {k: [dict(r) for r in hist.get(k, [])] for k in ("train", "eval")}
+        self.elapsed = float(ckpt.metadata.get("elapsed", 0.0))
+        if hasattr(self.task, "load_state_arrays"):
+            self.task.load_state_arrays({k: Tensor(v) for k, v in ckpt.extra_arrays.items()})
+        return self
+
+    def plot(self, path=None):
+        from ..viz import plot_loss_curves
+        path = path or Path(self.cfg.out_dir) / "loss.png"
+        name = self.model_name or getattr(self.task, "name", "")
+        return plot_loss_curves(self.history, path, title=f"{name} training".strip())
