@@ -3,6 +3,7 @@ against float64 central differences (``gradcheck``) and against ``torch.autograd
 input gradients). One registry drives both, so adding an op adds both checks."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -162,6 +163,38 @@ def draw_attention(d):
     return [d(arrays_st((B, Tq, dk))), d(arrays_st((B, Tk, dk))), d(arrays_st((B, Tk, dv)))], {"is_causal": causal}
 
 
+def draw_patchify(d):
+    B, C, P = d(st.integers(1, 2)), d(st.integers(1, 3)), d(st.integers(1, 3))
+    Hp, Wp = d(st.integers(1, 3)), d(st.integers(1, 3))
+    return [d(arrays_st((B, C, Hp * P, Wp * P)))], {"patch_size": P}
+
+
+def draw_pixel_shuffle(d):
+    B, r, k, D = d(st.integers(1, 2)), d(st.integers(1, 3)), d(st.integers(1, 2)), d(st.integers(1, 3))
+    return [d(arrays_st((B, (r * k) ** 2, D)))], {"factor": r}
+
+
+def torch_pixel_shuffle(t, x, factor):
+    """Ours through torch's space-to-depth (``pixel_unshuffle``, channel first) and a reordering."""
+    B, N, D = x.shape
+    S, r = math.isqrt(N), factor
+    y = t.nn.functional.pixel_unshuffle(x.reshape(B, S, S, D).permute(0, 3, 1, 2), r)   # (B, D r^2, S/r, S/r)
+    return y.reshape(B, D, r, r, S // r, S // r).permute(0, 4, 5, 2, 3, 1).reshape(B, (S // r) ** 2, r * r * D)
+
+
+def draw_info_nce(d):
+    B, E = d(st.integers(1, 4), ), d(st.integers(1, 4))
+    x, y = (d(arrays_st((B, E), away_from=(0.0, 0.1))) for _ in range(2))      # no row near the origin
+    return [x, y, d(arrays_st((), low=-1.0, high=2.0))], {}
+
+
+def torch_info_nce(t, x, y, logit_scale):
+    u, v = t.nn.functional.normalize(x, dim=-1), t.nn.functional.normalize(y, dim=-1)
+    S = logit_scale.exp() * u @ v.T
+    labels = t.arange(S.shape[0])
+    return (t.nn.functional.cross_entropy(S, labels) + t.nn.functional.cross_entropy(S.T, labels)) / 2
+
+
 def tsum(t, x, axis, keepdims):
     return t.sum(x, dim=axis, keepdim=keepdims)
 
@@ -217,6 +250,11 @@ OPS = {
                         lambda d: (draw_linear(d)[0][:2], {})),
     "attention": Op(lambda q, k, v, is_causal: F.scaled_dot_product_attention(q, k, v, is_causal=is_causal),
                     lambda t, q, k, v, is_causal: t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=is_causal), draw_attention),
+    "patchify": Op(lambda x, patch_size: F.patchify(x, patch_size),
+                   lambda t, x, patch_size: t.nn.functional.unfold(x, patch_size, stride=patch_size).transpose(1, 2),
+                   draw_patchify),
+    "pixel_shuffle": Op(lambda x, factor: F.pixel_shuffle(x, factor), torch_pixel_shuffle, draw_pixel_shuffle),
+    "info_nce": Op(F.info_nce, torch_info_nce, draw_info_nce),
 }
 
 
@@ -276,6 +314,25 @@ def test_fused_equals_composed(name, data):
     ya.backward(Tensor(g))
     yb.backward(Tensor(g))
     assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-11)
+
+
+TWINS = {"patchify": F.patchify_composed, "pixel_shuffle": F.pixel_shuffle_composed, "info_nce": F.info_nce_composed}
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+@given(data=st.data())
+def test_fused_equals_composed_twin(name, data):
+    """Ops with several inputs or keyword arguments against their composed twin, on the OPS draws."""
+    arrays, kw = OPS[name].draw(data.draw)
+    a = [Tensor(x, requires_grad=True) for x in arrays]
+    b = [Tensor(x.copy(), requires_grad=True) for x in arrays]
+    ya, yb = getattr(F, name)(*a, **kw), TWINS[name](*b, **kw)
+    assert_close(ya, yb, rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(2).standard_normal(ya.shape)
+    ya.backward(Tensor(g))
+    yb.backward(Tensor(g))
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert_close(x.grad, y.grad, rtol=1e-9, atol=1e-11, msg=f"{name} grad of input {i}")
 
 
 # ---------------------------------------------------------------------------- numerical stability

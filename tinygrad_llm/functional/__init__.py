@@ -10,10 +10,13 @@ from .dropout import dropout
 from .elementwise import abs, add, cast, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh
 from .embedding import embedding
 from .gelu import gelu
+from .info_nce import info_nce, info_nce_composed
 from .layernorm import layer_norm, layer_norm_composed
 from .linear import linear
 from .lstm_cell import lstm_cell, lstm_cell_composed, lstm_sequence
 from .matmul import matmul
+from .patchify import patchify, patchify_composed
+from .pixel_shuffle import pixel_shuffle, pixel_shuffle_composed
 from .reduce import max, mean, sum, var
 from .shape import (cat, concat, expand, getitem, masked_fill, permute, reshape, split, squeeze, stack,
                     transpose, unsqueeze, where)
