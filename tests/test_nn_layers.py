@@ -50,6 +50,51 @@ def test_layernorm_matches_torch(dtype):
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_patch_embedding_matches_torch_conv2d(dtype):
+    """A linear map of flattened P x P patches is a Conv2d with kernel P and stride P (same weight array)."""
+    import torch
+    parity("PatchEmbedding", lambda: nn.PatchEmbedding(3, 8, 4), torch.nn.Conv2d(3, 8, 4, stride=4), [randn(2, 3, 8, 12)],
+           lambda m, x: m(x), lambda m, x: m(x).flatten(2).transpose(1, 2), dtype)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_modality_projector_matches_torch(dtype):
+    """Pixel shuffle (torch: pixel_unshuffle on the token grid, channels reordered) then a Linear without bias."""
+    import torch
+    B, S, D, r, out = 2, 4, 3, 2, 5
+
+    class TorchProjector(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(D * r * r, out, bias=False)
+
+        def forward(self, x):
+            g = torch.nn.functional.pixel_unshuffle(x.reshape(B, S, S, D).permute(0, 3, 1, 2), r)
+            g = g.reshape(B, D, r, r, S // r, S // r).permute(0, 4, 5, 2, 3, 1).reshape(B, (S // r) ** 2, r * r * D)
+            return self.proj(g)
+
+    parity("ModalityProjector", lambda: nn.ModalityProjector(D, out, r), TorchProjector(), [randn(B, S * S, D)],
+           lambda m, x: m(x), lambda m, x: m(x), dtype)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vit_block_matches_torch(dtype):
+    """The ViT block of models/vit.py: pre-LN encoder layer, exact GELU, LayerNorm eps 1e-6, batch first."""
+    import torch
+    from tinygrad_llm.models.vit import ViTConfig, vit_block
+    cfg = ViTConfig(dim=16, heads=4, depth=1, dropout=0.0)
+    theirs = torch.nn.TransformerEncoderLayer(16, 4, cfg.mlp_ratio * 16, dropout=0.0, activation="gelu",
+                                              layer_norm_eps=1e-6, batch_first=True, norm_first=True)
+    with torch.no_grad():
+        for p in theirs.parameters():                   # torch zero-inits the biases; make them count
+            p.add_(0.1 * torch.randn_like(p))
+    parity("ViT block", lambda: vit_block(cfg), theirs, [randn(2, 17, 16)], lambda m, x: m(x), lambda m, x: m(x), dtype)
+
+
+@pytest.mark.torch
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_lstm_cell_matches_torch(dtype, fused):
