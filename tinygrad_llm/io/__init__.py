@@ -3,11 +3,14 @@
 - ``atomic.py``: atomic writes (temporary file, fsync, rename) for everything the project saves;
 - ``checkpoint.py``: training checkpoints, one ``.npz`` of arrays plus JSON metadata, checksummed;
 - ``safetensors.py``: our own safetensors reader and writer (validated header, bounded sizes);
-- ``gguf.py``: llama.cpp's GGUF files, read through the ``gguf`` package with our own checks.
+- ``gguf.py``: llama.cpp's GGUF files, read through the ``gguf`` package with our own checks;
+- ``image.py``: PNG images through Pillow (declared size bounded before decoding, mode and shape checked).
 """
 from .atomic import atomic_write, atomic_write_text
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore, save_checkpoint
+from .image import ImageError, read_png, write_png
 from .safetensors import SafetensorsError, load_file, read_metadata, save_file
 
 __all__ = ["atomic_write", "atomic_write_text", "Checkpoint", "CheckpointError", "load_checkpoint", "restore",
-           "save_checkpoint", "SafetensorsError", "load_file", "read_metadata", "save_file"]
+           "save_checkpoint", "SafetensorsError", "load_file", "read_metadata", "save_file", "ImageError",
+           "read_png", "write_png"]

@@ -4,6 +4,7 @@
 - :mod:`.char` — one id per character
 - :mod:`.bpe` — byte-level BPE (trainer; GPT-2's tokenizer, equal to tiktoken's ``gpt2``)
 - :mod:`.wordpiece` — BERT's WordPiece (equal to Hugging Face's ``BertWordPiece``; vocabulary trainer)
+- :mod:`.word` — one id per word of a closed vocabulary (the generated captions of chapter 15)
 
 Every tokenizer has ``encode``, ``decode``, ``vocab_size``, ``special_tokens`` and ``save``;
 :func:`load` reads any saved tokenizer back.
@@ -12,8 +13,9 @@ from .base import Tokenizer, TokenizerError, load
 from .bpe import GPT2_PATTERN, ByteLevelBPE, bytes_to_unicode, gpt2, gpt2_files, pretokenize
 from .char import CharTokenizer
 from .cleaning import clean_text, normalize, strip_accents
+from .word import WordTokenizer
 from .wordpiece import BasicTokenizer, WordPiece, train_wordpiece_vocab
 
 __all__ = ["Tokenizer", "TokenizerError", "load", "GPT2_PATTERN", "ByteLevelBPE", "bytes_to_unicode", "gpt2",
            "gpt2_files", "pretokenize", "CharTokenizer", "clean_text", "normalize", "strip_accents",
-           "BasicTokenizer", "WordPiece", "train_wordpiece_vocab"]
+           "BasicTokenizer", "WordPiece", "train_wordpiece_vocab", "WordTokenizer"]
