@@ -9,11 +9,13 @@ A model takes part by defining two methods:
 
 On top of it sit one sampling loop (``generate``: greedy, temperature, top-k, top-p) and one beam search
 (``beam_search``); GPT, the LSTM LM, Llama (SmolLM2) and the encoder-decoder's decoder all use them.
-``KVCache`` is the one key/value cache the attention layers share.
+``KVCache`` is the one key/value cache the attention layers share. ``PrefixedDecoder`` (``prefix.py``)
+lets a decoder read embeddings before its prompt (image tokens), ``generate(..., prefix=Z)``.
 """
 from .beam import beam_search
 from .decode import GenerationMixin, generate
 from .kv_cache import KVCache
+from .prefix import PrefixedDecoder
 from .sampling import filter_logits, sample_next
 
-__all__ = ["generate", "beam_search", "filter_logits", "sample_next", "KVCache", "GenerationMixin"]
+__all__ = ["generate", "beam_search", "filter_logits", "sample_next", "KVCache", "GenerationMixin", "PrefixedDecoder"]

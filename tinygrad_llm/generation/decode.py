@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .beam import beam_search
+from .prefix import PrefixedDecoder
 from .sampling import sample_next
 
 
@@ -45,21 +46,27 @@ def _check_args(max_new_tokens, temperature, top_k, top_p, num_beams, num_return
 
 def generate(model, ids, max_new_tokens=20, temperature=1.0, top_k=None, top_p=None, do_sample=False,
              num_beams=1, num_return_sequences=1, eos_token_id=None, use_cache=True, length_penalty=1.0,
-             suppress_tokens=None):
+             suppress_tokens=None, prefix=None):
     """Continue each prompt row; returns an int64 array (B * num_return_sequences, T + new) of prompt +
     continuation (rows that hit ``eos_token_id`` are padded with it). Tokens in ``suppress_tokens`` are
-    never generated."""
+    never generated. ``prefix`` (B, P, C): embeddings every row of the model reads before its prompt
+    (``prefix.py``; one prompt row is repeated for all B prefix rows)."""
     _check_args(max_new_tokens, temperature, top_k, top_p, num_beams, num_return_sequences, do_sample)
     ids = _as_ids(ids)
+    decoder = model
+    if prefix is not None:
+        decoder = PrefixedDecoder(model, prefix)
+        if ids.shape[0] == 1:
+            ids = np.repeat(ids, decoder.prefix.shape[0], axis=0)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     try:
         if num_beams > 1:
-            return _beams_as_rows(model, ids, int(max_new_tokens), num_beams, num_return_sequences, eos_token_id,
+            return _beams_as_rows(decoder, ids, int(max_new_tokens), num_beams, num_return_sequences, eos_token_id,
                                   use_cache, length_penalty, suppress_tokens)
         ids = np.repeat(ids, num_return_sequences, axis=0)
-        return _sample_loop(model, ids, int(max_new_tokens), temperature, top_k, top_p, do_sample, eos_token_id,
+        return _sample_loop(decoder, ids, int(max_new_tokens), temperature, top_k, top_p, do_sample, eos_token_id,
                             use_cache, suppress_tokens)
     finally:
         if was_training:

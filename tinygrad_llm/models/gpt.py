@@ -22,6 +22,14 @@ embeddings are absolute, the cache is only valid while the context starts at the
 context window ($T$ = ``block_size``) is full, the context jumps forward by half a window and the cache
 is re-filled once from the kept half (see ``context_start``). The uncached path uses the same context
 rule, so both produce the same tokens.
+
+Prefix embeddings. ``forward(idx, prefix=Z)`` puts $P$ given vectors $Z \in \mathbb{R}^{B \times P \times C}$
+(image tokens from a vision encoder, chapter 15) in front of the token embeddings:
+$$h_0 = [\,Z;\ W_{te}[x]\,] + W_{pe}[0..P+T-1]$$
+The prefix is context only: logits (and the loss) are returned for the $T$ token positions. In generation
+(``next_logits(..., prefix=Z)``, or ``generate(ids, prefix=Z)``) the prefix fills the KV cache once with
+the prompt; the context cannot slide past the prefix, so $P$ plus the generated length must fit in
+``block_size``.
 """
 from __future__ import annotations
 
@@ -150,23 +158,28 @@ class GPT(GenerationMixin, Module):
             p.data = (rng.standard_normal(p.shape) * std).astype(dt)
 
     # [start:forward]
-    def forward(self, idx, targets=None, cache=None, start_pos: int = 0):
+    def forward(self, idx, targets=None, cache=None, start_pos: int = 0, prefix=None):
         """Logits (B, T, V) for token ids (B, T); with ``targets`` also the mean cross-entropy loss.
-        ``cache`` (from ``new_cache``) and ``start_pos`` are for generation with a KV cache."""
+        ``cache`` (from ``new_cache``) and ``start_pos`` are for generation with a KV cache; ``prefix``
+        (B, P, C) are embeddings placed before the tokens (context only: no logits for them)."""
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         if idx.ndim != 2:
             raise ValueError(f"GPT: expected token ids of shape (B, T), got {idx.shape}")
         B, T = idx.shape
-        if start_pos + T > self.config.block_size:
-            raise ValueError(f"GPT: positions {start_pos}..{start_pos + T - 1} exceed block_size "
+        P = self._check_prefix(prefix, B)
+        if start_pos + P + T > self.config.block_size:
+            raise ValueError(f"GPT: positions {start_pos}..{start_pos + P + T - 1} exceed block_size "
                              f"{self.config.block_size}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
             raise IndexError(f"GPT: token id out of range 0..{self.config.vocab_size - 1}")
-        pos = np.arange(start_pos, start_pos + T)
-        x = self.drop(self.wte(idx) + self.wpe(pos))            # (B, T, C)
+        pos = np.arange(start_pos, start_pos + P + T)
+        x = self.wte(idx)                                       # (B, T, C)
+        if P:
+            x = F.concat([prefix, x], 1)                        # (B, P + T, C): the prefix comes first
+        x = self.drop(x + self.wpe(pos))
         for i, block in enumerate(self.h):
-            x = block(x, cache, i)                              # (B, T, C)
-        x = self.ln_f(x)
+            x = block(x, cache, i)                              # (B, P + T, C)
+        x = self.ln_f(x[:, P:] if P else x)
         logits = F.linear(x, self.wte.weight)                   # (B, T, V): head tied to wte
         if targets is None:
             return logits
@@ -178,9 +191,19 @@ class GPT(GenerationMixin, Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
 
-    def next_logits(self, ids, state=None, use_cache=True):
+    def _check_prefix(self, prefix, B) -> int:
+        if prefix is None:
+            return 0
+        if prefix.ndim != 3 or prefix.shape[0] != B or prefix.shape[2] != self.config.n_embd:
+            raise ValueError(f"GPT: prefix must have shape ({B}, P, {self.config.n_embd}), got {tuple(prefix.shape)}")
+        return prefix.shape[1]
+
+    def next_logits(self, ids, state=None, use_cache=True, prefix=None):
         """Logits (B, V) for the token after ``ids`` (B, n). ``state`` is what the previous call returned;
-        with ``use_cache`` only the new tokens go through the model while the context start is unchanged."""
+        with ``use_cache`` only the new tokens go through the model while the context start is unchanged.
+        ``prefix`` (B, P, C): embeddings before the tokens (then the context does not slide)."""
+        if prefix is not None:
+            return self._next_logits_prefixed(ids, state, use_cache, prefix)
         n, T = ids.shape[1], self.config.block_size
         s = context_start(n, T)
         with no_grad():
@@ -192,6 +215,24 @@ class GPT(GenerationMixin, Module):
             else:
                 seen = state["seen"]
                 logits = self.forward(ids[:, seen:], cache=state["cache"], start_pos=seen - s)
+                state["seen"] = n
+        return logits.data[:, -1], state
+
+    def _next_logits_prefixed(self, ids, state, use_cache, prefix):
+        prefix = prefix if isinstance(prefix, Tensor) else Tensor(prefix)
+        P, n = prefix.shape[1], ids.shape[1]
+        if P + n > self.config.block_size:
+            raise ValueError(f"GPT: a prefix of {P} embeddings and {n} tokens exceed block_size "
+                             f"{self.config.block_size} (the context cannot slide past a prefix)")
+        with no_grad():
+            if not use_cache:
+                return self.forward(ids, prefix=prefix).data[:, -1], None
+            if state is None:                                   # the prefix and the prompt fill the cache
+                state = {"start": 0, "seen": n, "cache": self.new_cache()}
+                logits = self.forward(ids, cache=state["cache"], prefix=prefix)
+            else:
+                seen = state["seen"]
+                logits = self.forward(ids[:, seen:], cache=state["cache"], start_pos=P + seen)
                 state["seen"] = n
         return logits.data[:, -1], state
 

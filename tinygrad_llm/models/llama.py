@@ -196,15 +196,23 @@ class LlamaForCausalLM(GenerationMixin, Module):
                 p.data = (backend.rng().standard_normal(p.shape) * c.initializer_range).astype(p.dtype)
 
     # [start:forward]
-    def forward(self, ids, cache: KVCache | None = None):
-        """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones."""
+    def forward(self, ids, cache: KVCache | None = None, prefix=None):
+        """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones.
+        ``prefix`` (B, P, C): embeddings read before the tokens (image tokens; no logits for them)."""
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.ndim != 2:
             raise ShapeError(f"LlamaForCausalLM: ids must be (batch, time), got shape {ids.shape}")
         x = self.embed_tokens(ids)                                       # (B, T, C)
+        P = 0
+        if prefix is not None:
+            if prefix.ndim != 3 or prefix.shape[0] != ids.shape[0] or prefix.shape[2] != self.config.hidden_size:
+                raise ShapeError(f"LlamaForCausalLM: prefix must be ({ids.shape[0]}, P, {self.config.hidden_size}), "
+                                 f"got {tuple(prefix.shape)}")
+            P = prefix.shape[1]
+            x = F.concat([prefix, x], 1)                                 # (B, P + T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache, i)
-        x = self.norm(x)
+        x = self.norm(x[:, P:] if P else x)
         head = self.embed_tokens.weight if self.config.tie_word_embeddings else self.lm_head.weight
         return F.linear(x, head)                                        # (B, T, V)
     # [end:forward]
@@ -213,16 +221,20 @@ class LlamaForCausalLM(GenerationMixin, Module):
         return KVCache(len(self.layers))
 
     # ------------------------------------------------------------------ generation hooks
-    def next_logits(self, ids, state=None, use_cache=True):
+    def next_logits(self, ids, state=None, use_cache=True, prefix=None):
         """Logits (B, V) of the token after ``ids`` (B, n), for ``generation.generate``. With ``use_cache``
-        the first call runs the whole prompt and later calls only the tokens the cache has not seen."""
+        the first call runs the whole prompt (after ``prefix``, if given) and later calls only the tokens
+        the cache has not seen."""
         ids = np.asarray(ids)
+        prefix = None if prefix is None else prefix if isinstance(prefix, Tensor) else Tensor(prefix)
         with no_grad():
             if not use_cache:
-                return self.forward(ids).numpy()[:, -1], None
+                return self.forward(ids, prefix=prefix).numpy()[:, -1], None
             if state is None:
-                state = {"cache": self.new_cache()}
-            logits = self.forward(ids[:, state["cache"].seen():], state["cache"])    # (B, n_new, V)
+                state = {"cache": self.new_cache(), "offset": 0 if prefix is None else prefix.shape[1]}
+                logits = self.forward(ids, state["cache"], prefix=prefix)
+            else:                                                        # the cache holds prefix + seen tokens
+                logits = self.forward(ids[:, state["cache"].seen() - state["offset"]:], state["cache"])
         return logits.numpy()[:, -1], state
 
     @staticmethod
