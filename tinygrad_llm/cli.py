@@ -2,7 +2,10 @@
 
 The applications (``apps/``) add their own subcommands: every module named in ``SUBCOMMAND_MODULES``
 exposes ``register(subparsers)``, which adds its parsers and sets ``func`` (called with the parsed
-arguments, returning an exit code).
+arguments, returning an exit code). ``train`` runs the recipe the model's registry entry names
+(``ModelSpec.recipe``): ``lm`` (a language model on a text) lives here; an application provides others
+in ``TRAIN_RECIPES`` (name -> function of the parsed arguments) and may add options to ``train`` with
+``add_train_arguments(parser)``.
 
 Examples::
 
@@ -18,7 +21,7 @@ import os
 import sys
 
 SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
-                      "tinygrad_llm.apps.finetune")   # after this module's own train / generate / eval / bench
+                      "tinygrad_llm.apps.finetune", "tinygrad_llm.apps.vlm")   # after train / generate / eval / bench
 
 
 class CLIError(ValueError):
@@ -65,12 +68,40 @@ def _add_sampling(p):
 
 
 # ----------------------------------------------------------------------------- train
+def _app_modules():
+    for name in SUBCOMMAND_MODULES:
+        try:
+            yield importlib.import_module(name)
+        except ImportError as e:
+            if e.name is not None and name.startswith(e.name):   # the module itself is absent: skip it
+                continue
+            raise
+
+
+def train_recipes() -> dict:
+    """Recipe name -> function(args), from the applications' ``TRAIN_RECIPES``."""
+    recipes = {}
+    for mod in _app_modules():
+        recipes.update(getattr(mod, "TRAIN_RECIPES", {}))
+    return recipes
+
+
 def cmd_train(args):
     from . import backend
     from .apps.lm import TrainConfig, train_lm
+    from .models import registry
     backend.check_device(args.device)
     if args.device != "cpu":
         raise CLIError("train: only --device cpu is supported by the trainer for now")
+    if args.out is None:
+        args.out = os.path.join("runs", f"{args.model}-{args.preset}")
+    recipe = registry.get(args.model).recipe
+    if recipe != "lm":                                 # the model's own recipe, provided by an application
+        if recipe not in train_recipes():
+            raise CLIError(f"train: no application provides the recipe {recipe!r} of model {args.model!r}")
+        if args.resume is not None and not os.path.isfile(args.resume):
+            raise CLIError(f"train: checkpoint {args.resume} not found")
+        return train_recipes()[recipe](args)
     if args.corpus is not None and not os.path.isfile(args.corpus):
         raise CLIError(f"train: corpus file {args.corpus} not found")
     if args.resume is not None and not os.path.isfile(args.resume):
@@ -173,9 +204,9 @@ def cmd_bench(args):
 
 # ----------------------------------------------------------------------------- parser
 def register(sub):
-    p = sub.add_parser("train", help="train a GPT or LSTM language model on a text (Shakespeare by default)",
-                       description="Train a character-level language model, save checkpoint.npz, loss.png "
-                                   "and a sample into --out.")
+    p = sub.add_parser("train", help="train a model: a GPT or LSTM language model on a text (Shakespeare by "
+                                     "default), or another registered model through its recipe",
+                       description="Train a model, save checkpoint.npz, loss.png and a sample into --out.")
     from .models import registry
     p.add_argument("--model", choices=registry.names(), default="gpt",
                    help="model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
@@ -191,11 +222,12 @@ def register(sub):
     p.add_argument("--eval-interval", type=_positive_int, default=250)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--out", default="runs/gpt-cpu", help="output folder (default runs/gpt-cpu)")
+    p.add_argument("--out", default=None, help="output folder (default runs/MODEL-PRESET, e.g. runs/gpt-cpu)")
     p.add_argument("--resume", default=None, help="continue from this checkpoint")
     p.add_argument("--sample", type=int, default=500, help="characters to sample at the end (0 = none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+    train = p
 
     p = sub.add_parser("generate", help="generate text from a checkpoint")
     p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint.npz written by `tinygrad-llm train`")
@@ -217,21 +249,18 @@ def register(sub):
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--threads", type=_positive_int, default=2)
     p.set_defaults(func=cmd_bench)
+    return train
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-llm", description="Train, sample and evaluate small language "
                                      "models built on tinygrad_llm's own autograd.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register(sub)
-    for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as e:
-            if e.name is not None and name.startswith(e.name):   # the module itself is absent: skip it
-                continue
-            raise
+    train = register(sub)
+    for mod in _app_modules():
         mod.register(sub)
+        if hasattr(mod, "add_train_arguments"):
+            mod.add_train_arguments(train)
     return parser
 
 

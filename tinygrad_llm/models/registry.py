@@ -1,7 +1,8 @@
 r"""The model registry: one entry per model that the trainer, checkpoints, evaluation and the CLI handle.
 
-An entry names the model and gives its config class, its model class, its size presets and the kind of
-tokenizer it reads. ``tinygrad-llm train --model NAME --preset P`` builds ``spec.build(P, vocab_size=V)``;
+An entry names the model and gives its config class, its model class, its size presets, the kind of
+tokenizer it reads and the name of its training recipe (``"lm"``: a language model on a text; an
+application module of ``apps/`` provides each recipe under that name, see ``cli.py``). ``tinygrad-llm train --model NAME --preset P`` builds ``spec.build(P, vocab_size=V)``;
 a checkpoint stores the name and the config, and ``from_checkpoint`` rebuilds the model from them
 (validated against the arrays before anything is allocated). Adding a model is one ``register`` call.
 """
@@ -13,6 +14,7 @@ from ..io.checkpoint import Checkpoint, CheckpointError, restore
 from ..tokenizers import base as tokenizer_base
 from .gpt import GPT, GPTConfig
 from .lstm_lm import LSTMConfig, LSTMLM
+from .vlm import VisionLanguageModel, VLMConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class ModelSpec:
     model_class: type
     tokenizer: str = "char"
     description: str = ""
+    recipe: str = "lm"            # the training recipe ``tinygrad-llm train`` runs (an app names its recipes)
 
     @property
     def presets(self) -> dict:
@@ -109,3 +112,5 @@ def tokenizer_from_checkpoint(ckpt: Checkpoint):
 
 register(ModelSpec("gpt", GPTConfig, GPT, "char", "decoder-only Transformer (chapter 08)"))
 register(ModelSpec("lstm", LSTMConfig, LSTMLM, "char", "LSTM language model (chapter 05)"))
+register(ModelSpec("vlm", VLMConfig, VisionLanguageModel, "word",
+                   "vision-language model: ViT + projector + GPT, on generated shapes (chapter 15)", recipe="vlm"))

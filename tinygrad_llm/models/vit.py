@@ -9,6 +9,12 @@ z_l = \mathrm{Block}(z_{l-1}),\qquad h = \mathrm{LN}(z_L)$$
 Row 0 of $h$ (the class token) summarises the image (the contrastive head of ``models/vlm.py`` reads it);
 rows $1..N$ are the patch tokens on an $\frac{H}{P} \times \frac{W}{P}$ grid (the modality projector reads them).
 
+The position embedding is learned, but it starts from 2-D sinusoids (as in MAE) rather than noise, so
+from the first step every patch token carries its row and column: for patch $(i, j)$ the first half
+of the features is the 1-D table of ``nn/positional.py`` at position $i$, the second half at $j$,
+$$E_{\mathrm{pos}}[1 + iG + j] = [\,P_{i,:};\ P_{j,:}\,]\ \ (P \text{ of width } D/2),\qquad E_{\mathrm{pos}}[0] = 0$$
+A small model trained for minutes on CPU learns "left of" much sooner this way.
+
 A block is ``TransformerEncoderLayer(norm_first=True, activation="gelu")`` with LayerNorm $\epsilon = 10^{-6}$
 and an MLP of width $4D$, as in the original ViT and in ``torch.nn.TransformerEncoderLayer`` with those
 options. Parameters: $C P^2 D + D$ (patch embedding) $+\ (N + 2) D$ (class token, positions)
@@ -24,7 +30,8 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..functional import ShapeError
-from ..nn import Dropout, LayerNorm, Module, ModuleList, Parameter, PatchEmbedding, TransformerEncoderLayer
+from ..nn import (Dropout, LayerNorm, Module, ModuleList, Parameter, PatchEmbedding, TransformerEncoderLayer,
+                  sinusoidal_table)
 from .config import ModelConfig
 
 
@@ -60,6 +67,16 @@ class ViTConfig(ModelConfig):
         return self.grid ** 2
 
 
+def sincos_2d(grid: int, dim: int) -> np.ndarray:
+    """(1 + grid^2, dim) starting values of the position embedding: zeros for the class token, then
+    [row sinusoid; column sinusoid] for each patch in row-major order."""
+    half = sinusoidal_table(grid, dim // 2, dtype=np.float64)                   # (G, D/2)
+    rows, cols = np.divmod(np.arange(grid * grid), grid)
+    table = np.zeros((1 + grid * grid, dim))
+    table[1:, :dim // 2], table[1:, dim // 2:2 * (dim // 2)] = half[rows], half[cols]
+    return table
+
+
 def vit_block(cfg: ViTConfig) -> TransformerEncoderLayer:
     """One ViT encoder block: pre-LN self-attention + GELU MLP of width ``mlp_ratio * dim``."""
     return TransformerEncoderLayer(cfg.dim, cfg.heads, cfg.mlp_ratio * cfg.dim, cfg.dropout, activation="gelu",
@@ -74,7 +91,7 @@ class ViT(Module):
         dt = backend.get_default_dtype()
         self.patch_embed = PatchEmbedding(cfg.channels, cfg.dim, cfg.patch_size)
         self.cls_token = Parameter((backend.rng().standard_normal((1, 1, cfg.dim)) * 0.02).astype(dt))
-        self.pos_embed = Parameter((backend.rng().standard_normal((1, cfg.num_patches + 1, cfg.dim)) * 0.02).astype(dt))
+        self.pos_embed = Parameter(sincos_2d(cfg.grid, cfg.dim)[None].astype(dt))          # (1, 1 + N, D)
         self.drop = Dropout(cfg.dropout)
         self.blocks = ModuleList([vit_block(cfg) for _ in range(cfg.depth)])
         self.norm = LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
