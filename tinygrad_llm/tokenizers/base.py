@@ -36,6 +36,13 @@ def merge_pair(symbols: list, a, b, merged) -> list:
     return out
 
 
+def without_surrogates(text: str) -> str:
+    """``text`` with its surrogate code points resolved as tiktoken does: the string is read as UTF-16, so a
+    high + low surrogate pair becomes the one character it encodes and any other (lone) surrogate
+    becomes U+FFFD. A Python ``str`` can hold surrogates; valid Unicode text (and UTF-8) cannot."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def register(cls):
     """Class decorator: make ``load`` able to rebuild ``cls`` from its ``type`` name."""
     _REGISTRY[cls.kind] = cls

@@ -29,13 +29,12 @@ import importlib.util
 import json
 import pathlib
 import re
-import unicodedata
 from collections import Counter
 from functools import lru_cache
 from itertools import chain
 
-from .base import Tokenizer, TokenizerError, merge_pair, register
-from .cleaning import WHITESPACE
+from . import ucd
+from .base import Tokenizer, TokenizerError, merge_pair, register, without_surrogates
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -64,31 +63,15 @@ def unicode_to_bytes() -> dict[str, int]:
     return {u: b for b, u in bytes_to_unicode().items()}
 
 
-def _ranges(pred, limit: int = 0x110000) -> str:
-    """A regex character-class body (without brackets) for every code point below ``limit`` where
-    ``pred`` holds."""
-    out, start = [], None
-    for o in range(limit):
-        ok = not 0xD800 <= o <= 0xDFFF and pred(chr(o))
-        if ok and start is None:
-            start = o
-        elif not ok and start is not None:
-            out.append((start, o - 1))
-            start = None
-    if start is not None:
-        out.append((start, limit - 1))
-    esc = lambda o: f"\\U{o:08x}"                                     # noqa: E731
-    return "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in out)
-
-
-@lru_cache(maxsize=1)
-def unicode_classes() -> tuple[str, str, str]:
+@lru_cache(maxsize=2)
+def unicode_classes(limit: int = 0x40000) -> tuple[str, str, str]:
     """The bodies of ``\\p{L}`` (letters), ``\\p{N}`` (numbers) and ``\\s`` (Unicode White_Space) for the
-    standard ``re`` module, which has no ``\\p{...}``: built once from ``unicodedata``. No letter or
-    number is assigned above U+3FFFF (planes 4-16 hold only tags, selectors, private use)."""
-    letters = _ranges(str.isalpha, 0x40000)                     # isalpha is exactly the categories L*
-    numbers = _ranges(lambda c: unicodedata.category(c)[0] == "N", 0x40000)
-    space = _ranges(lambda c: c in WHITESPACE, 0x3001)
+    standard ``re`` module, which has no ``\\p{...}``: built once from the pinned Unicode table of
+    :mod:`.ucd` (16.0, tiktoken's version), for the code points below ``limit``. No letter or number is
+    assigned above U+3FFFF (planes 4-16 hold only tags, selectors, private use)."""
+    letters = ucd.char_class(lambda c: ucd.category(c)[0] == "L", limit)
+    numbers = ucd.char_class(lambda c: ucd.category(c)[0] == "N", limit)
+    space = ucd.char_class(lambda c: c in ucd.WHITE_SPACE, min(limit, 0x3001))
     return letters, numbers, space
 
 
@@ -96,10 +79,15 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 
 
 @lru_cache(maxsize=8)
-def compile_pattern(pattern: str) -> re.Pattern:
+def compile_pattern(pattern: str, bmp_only: bool = False) -> re.Pattern:
     r"""Compile a pre-tokenisation pattern written with ``\p{L}``, ``\p{N}``, ``\s``, ``\S`` for ``re``
-    (inside brackets ``[^\s\p{L}\p{N}]`` too)."""
-    L, N, S = unicode_classes()
+    (inside brackets ``[^\s\p{L}\p{N}]`` too).
+
+    ``bmp_only``: the classes list only code points up to U+FFFF. That pattern cuts a text without
+    characters above U+FFFF exactly as the full one does, and is much faster: ``re`` tests a class of
+    BMP characters with one bitmap lookup, but tries the ranges above U+FFFF one after the other (about
+    700 of them for letters), for every character that is not in the class."""
+    L, N, S = unicode_classes(0x10000 if bmp_only else 0x40000)
 
     def in_class(m):                                   # [...] : substitute inside the brackets
         body = m.group(2).replace(r"\p{L}", L).replace(r"\p{N}", N).replace(r"\s", S)
@@ -109,6 +97,16 @@ def compile_pattern(pattern: str) -> re.Pattern:
     out = out.replace(r"\p{L}", f"[{L}]").replace(r"\p{N}", f"[{N}]")
     out = out.replace(r"\S", f"[^{S}]").replace(r"\s", f"[{S}]")
     return re.compile(out)
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _astral_proxy(m: re.Match) -> str:
+    """A BMP character of the same GPT-2 class as the astral one matched: 'L' for a letter, '0' for a
+    number; anything else stays (above U+FFFF it is neither space nor a letter of the pattern's literals)."""
+    k = ucd.category(m.group())[0]
+    return "L" if k == "L" else "0" if k == "N" else m.group()
 
 
 def pretokenize(text: str, pattern: str = GPT2_PATTERN) -> list[str]:
@@ -142,8 +140,15 @@ class ByteLevelBPE(Tokenizer):
             if a + b not in self.vocab:
                 raise TokenizerError(f"ByteLevelBPE: merge ({a!r}, {b!r}) produces {a + b!r}, which has no id")
         self._re = compile_pattern(pattern) if pattern else None
-        self._special_re = None
+        self._re_bmp = compile_pattern(pattern, bmp_only=True) if pattern else None
+        # The fast path's tables: ids instead of bytes. A pair of token ids -> (rank, id of the merged
+        # token); a byte -> its token id (None where a vocabulary lacks it: then the reference runs).
+        tok_id = self.vocab.get
+        self._pair_rank = {(tok_id(a), tok_id(b)): (r, tok_id(a + b)) for (a, b), r in self.ranks.items()
+                           if tok_id(a) is not None and tok_id(b) is not None}
+        self._byte_id = [tok_id(bytes([x])) for x in range(256)]
         self._cache: dict[str, list[int]] = {}
+        self._seeds: dict[str, list[int]] | None = None     # built on the first encode
 
     @property
     def vocab_size(self) -> int:
@@ -167,29 +172,103 @@ class ByteLevelBPE(Tokenizer):
         return [vocab[p] for p in parts if p in vocab]      # a byte with no id (some GGUF vocabs) is dropped
     # [end:merge]
 
+    def _merge_fast(self, piece: bytes) -> list[int]:
+        """The same merge rule as :meth:`_merge_piece` (tested equal), on token ids: a pair's rank and
+        merged id come from one dictionary lookup on a tuple of ints, with no bytes concatenated."""
+        byte_id = self._byte_id
+        ids = [byte_id[x] for x in piece]
+        if None in ids:                                       # a byte without a token: the reference decides
+            return self._merge_piece(piece)
+        get = self._pair_rank.get
+        none = (None, None)
+        while len(ids) > 1:
+            best, new = None, None
+            for pair in zip(ids, ids[1:]):
+                r, m = get(pair, none)
+                if r is not None and (best is None or r < best):
+                    best, new, a, b = r, m, pair[0], pair[1]
+            if best is None:
+                break
+            out, i, n = [], 0, len(ids)                       # merge every (a, b), left to right
+            while i < n:
+                if i + 1 < n and ids[i] == a and ids[i + 1] == b:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(ids[i])
+                    i += 1
+            ids = out
+        return ids
+
+    def _astral_pieces(self, text: str) -> list[str]:
+        """Pre-tokens of a text with characters above U+FFFF. GPT-2's pattern looks at a character only
+        through its class (letter, number, space, other) and at the literals "'", " ", "s", "ll", ...: so
+        each astral letter is cut like the BMP letter 'L' and each astral number like '0'. The fast BMP
+        pattern runs on the text with those stand-ins, and the pieces are cut from the original text at
+        the same places. Other patterns use the full pattern (slow on astral text, see compile_pattern)."""
+        if self.pattern != GPT2_PATTERN:
+            return self._re.findall(text)
+        stand_in = _ASTRAL.sub(_astral_proxy, text)
+        pieces, pos = [], 0
+        for p in self._re_bmp.findall(stand_in):
+            pieces.append(text[pos:pos + len(p)])
+            pos += len(p)
+        return pieces
+
+    def _seed_cache(self) -> None:
+        """Seed the piece cache with every vocabulary token whose own bytes merge back into that one token
+        (all of GPT-2's 50,000 that are whole UTF-8 text): most words of a text are whole tokens, so a
+        first call already finds them."""
+        seeds, merge = {}, self._merge_fast
+        for tok, i in self.vocab.items():
+            try:
+                piece = tok.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if merge(tok) == [i]:
+                seeds[piece] = [i]
+        self._seeds = seeds
+        self._cache.update(seeds)
+
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``)."""
+        """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``).
+
+        A lone surrogate (possible in a Python ``str``, not in UTF-8) is read as tiktoken reads it: the
+        text is taken as UTF-16, a high + low surrogate pair is the character it encodes, and any other
+        surrogate becomes U+FFFD."""
+        if self._seeds is None:
+            self._seed_cache()
         cache = self._cache
-        pieces = self._re.findall(text) if self._re is not None else ([text] if text else [])
+        if self._re is None:
+            pieces = [text] if text else []
+        elif text.isascii() or _ASTRAL.search(text) is None:
+            pieces = self._re_bmp.findall(text)
+        else:
+            pieces = self._astral_pieces(text)
         outs = list(map(cache.get, pieces))                 # most pieces are cached words: one C-level pass
         if None in outs:
-            if len(cache) > 200_000:
+            if len(cache) > 200_000:                          # bounded memory: back to the seeds
                 cache.clear()
+                cache.update(self._seeds)
+            merge = self._merge_fast
             for k, piece in enumerate(pieces):
                 if outs[k] is None:
                     out = cache.get(piece)
                     if out is None:
                         try:
-                            out = cache[piece] = self._merge_piece(piece.encode("utf-8"))
-                        except UnicodeEncodeError as e:
-                            raise TokenizerError(f"ByteLevelBPE.encode: text is not valid Unicode "
-                                                 f"(lone surrogate?): {e}") from None
+                            raw = piece.encode("utf-8")
+                        except UnicodeEncodeError:             # lone surrogates: read the text as UTF-16
+                            return self.encode_ordinary(without_surrogates(text))
+                        out = cache[piece] = merge(raw)
                     outs[k] = out
         return list(chain.from_iterable(outs))
 
     def encode(self, text: str, allowed_special=()) -> list[int]:
         """Token ids of ``text``. Special tokens are recognised only when listed in ``allowed_special``
-        (or ``"all"``); otherwise '<|endoftext|>' in the text is encoded as ordinary characters."""
+        (or ``"all"``); otherwise '<|endoftext|>' in the text is encoded as ordinary characters.
+        Lone surrogates: see :meth:`encode_ordinary`."""
+        if not allowed_special and type(text) is str:
+            return self.encode_ordinary(text)
         if not isinstance(text, str):
             raise TypeError(f"ByteLevelBPE.encode: expected str, got {type(text).__name__}")
         allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
@@ -200,7 +279,7 @@ class ByteLevelBPE(Tokenizer):
             raise TokenizerError(f"ByteLevelBPE.encode: not special tokens of this vocabulary: {sorted(unknown)}")
         splitter = re.compile("(" + "|".join(re.escape(s) for s in sorted(allowed, key=len, reverse=True)) + ")")
         ids = []
-        for k, part in enumerate(splitter.split(text)):
+        for k, part in enumerate(splitter.split(without_surrogates(text))):
             if k % 2:
                 ids.append(self.special_tokens[part])
             elif part:

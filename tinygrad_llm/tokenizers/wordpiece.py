@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import math
 import pathlib
-import re
 from collections import Counter
 
 from .base import Tokenizer, TokenizerError, merge_pair, register
-from .cleaning import WHITESPACE, bert_clean, is_chinese_char, is_punctuation, strip_accents
+from .cleaning import bert_clean, bert_patterns, bert_split_chinese, bert_strip_accents
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-_WS_SPLIT = re.compile("[" + "".join(re.escape(c) for c in sorted(WHITESPACE)) + "]+")
 
 
 class BasicTokenizer:
@@ -51,31 +49,16 @@ class BasicTokenizer:
         if self.clean_text:
             text = bert_clean(text)
         if self.handle_chinese_chars and not text.isascii():
-            text = "".join(f" {c} " if is_chinese_char(c) else c for c in text)
+            text = bert_split_chinese(text)
         if self.strip_accents and not text.isascii():
-            text = strip_accents(text)
+            text = bert_strip_accents(text)
         if self.lowercase:       # per character: no context rules (str.lower turns a final 'Σ' into 'ς')
             text = text.lower() if "Σ" not in text else "".join(c.lower() for c in text)
         return text
 
     def pre_tokenize(self, text: str) -> list[str]:
         """Split on whitespace; every punctuation character is a word of its own."""
-        words = []
-        for chunk in _WS_SPLIT.split(text):
-            if chunk.isalnum() or not chunk:
-                if chunk:
-                    words.append(chunk)
-                continue
-            start = 0
-            for i, c in enumerate(chunk):
-                if is_punctuation(c):
-                    if i > start:
-                        words.append(chunk[start:i])
-                    words.append(c)
-                    start = i + 1
-            if start < len(chunk):
-                words.append(chunk[start:])
-        return words
+        return bert_patterns().words.findall(text)
 
     def __call__(self, text: str) -> list[str]:
         return self.pre_tokenize(self.normalize(text))
@@ -104,6 +87,7 @@ class WordPiece(Tokenizer):
         self.basic = BasicTokenizer(lowercase, strip_accents, clean_text, handle_chinese_chars)
         self.prefix, self.max_input_chars_per_word = prefix, max_input_chars_per_word
         self._cache: dict[str, list[int]] = {}
+        self._alphabet = frozenset("".join(self.vocab))      # every character of every vocabulary entry
 
     # ---- files -------------------------------------------------------------------------------------------
     @classmethod
@@ -164,8 +148,8 @@ class WordPiece(Tokenizer):
         cache, ids = self._cache, []
         for word in self.basic(text):
             out = cache.get(word)
-            if out is None:
-                out = cache[word] = self.wordpiece(word)
+            if out is None:                      # a character in no vocabulary entry: no piece covers it
+                out = cache[word] = self.wordpiece(word) if self._alphabet.issuperset(word) else [self.unk_id]
             ids.extend(out)
         return ids
 
