@@ -34,7 +34,8 @@ from functools import lru_cache
 from itertools import chain
 
 from . import ucd
-from .base import Tokenizer, TokenizerError, merge_pair, register, without_surrogates
+from .base import (Tokenizer, TokenizerError, check_ids, check_keys, check_str_list, check_type, merge_pair, register,
+                   without_surrogates)
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -258,7 +259,10 @@ class ByteLevelBPE(Tokenizer):
                         try:
                             raw = piece.encode("utf-8")
                         except UnicodeEncodeError:             # lone surrogates: read the text as UTF-16
-                            return self.encode_ordinary(without_surrogates(text))
+                            fixed = without_surrogates(text)
+                            if fixed is text:
+                                raise TokenizerError("ByteLevelBPE.encode: text cannot be encoded as UTF-8") from None
+                            return self.encode_ordinary(fixed)
                         out = cache[piece] = merge(raw)
                     outs[k] = out
         return list(chain.from_iterable(outs))
@@ -287,14 +291,12 @@ class ByteLevelBPE(Tokenizer):
         return ids
 
     def decode_bytes(self, ids) -> bytes:
-        table = self.id_to_bytes
-        try:
-            out = [table[int(i)] for i in ids]
-        except IndexError:
-            self._check_ids(ids)
-            raise
-        if any(t is None or int(i) < 0 for t, i in zip(out, ids)):
-            bad = [int(i) for t, i in zip(out, ids) if t is None or int(i) < 0]
+        """The tokens' bytes, concatenated. Ids must be integers in 0..vocab_size-1 with a token (some
+        vocabularies leave holes); anything else is a TokenizerError naming the bad id."""
+        table, ids = self.id_to_bytes, self._check_ids(ids)
+        out = [table[i] for i in ids]
+        if None in out:
+            bad = [i for i, t in zip(ids, out) if t is None]
             raise TokenizerError(f"ByteLevelBPE.decode: ids with no token: {bad[:10]}")
         return b"".join(out)
 
@@ -378,10 +380,21 @@ class ByteLevelBPE(Tokenizer):
 
     @classmethod
     def from_dict(cls, d: dict):
-        tokens = dict(d["vocab"])
-        tokens.update(d.get("special_tokens", {}))
-        return cls.from_merges(tokens, d["merges"], special_tokens=list(d.get("special_tokens", {})),
-                               pattern=d.get("pattern", GPT2_PATTERN))
+        """From :meth:`to_dict`'s dict, checked entry by entry (it may come from an untrusted file)."""
+        check_keys(d, ("vocab", "merges"), ("special_tokens", "pattern"))
+        vocab = check_type(d["vocab"], dict, "vocab")
+        specials = check_type(d.get("special_tokens", {}), dict, "special_tokens")
+        merges = check_str_list(d["merges"], "merges")
+        pattern = check_type(d.get("pattern", GPT2_PATTERN), (str, type(None)), "pattern")
+        for tok in [*vocab, *specials]:
+            check_type(tok, str, "every token")
+        check_ids([*vocab.values(), *specials.values()], len(vocab) + len(specials), "vocab + special_tokens")
+        if any(" " not in m for m in merges):
+            raise TokenizerError("every merge must be two tokens separated by a space")
+        if pattern is not None:
+            compile_pattern(pattern)                           # a bad pattern fails here, not at encode
+        tokens = {**vocab, **specials}
+        return cls.from_merges(tokens, merges, special_tokens=list(specials), pattern=pattern)
 
 
 # [start:train]

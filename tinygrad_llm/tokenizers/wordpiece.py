@@ -31,7 +31,8 @@ import math
 import pathlib
 from collections import Counter
 
-from .base import Tokenizer, TokenizerError, merge_pair, register
+from .base import (Tokenizer, TokenizerError, check_keys, check_str_list, check_type, merge_pair, register,
+                   without_surrogates)
 from .cleaning import bert_clean, bert_patterns, bert_split_chinese, bert_strip_accents
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -46,6 +47,7 @@ class BasicTokenizer:
         self.strip_accents = lowercase if strip_accents is None else strip_accents   # None: follow lowercase
 
     def normalize(self, text: str) -> str:
+        text = without_surrogates(text)          # lone surrogates -> U+FFFD (which cleaning then drops)
         if self.clean_text:
             text = bert_clean(text)
         if self.handle_chinese_chars and not text.isascii():
@@ -113,10 +115,26 @@ class WordPiece(Tokenizer):
                 "handle_chinese_chars": b.handle_chinese_chars, "clean_text": b.clean_text, "prefix": self.prefix,
                 "max_input_chars_per_word": self.max_input_chars_per_word}
 
+    _OPTIONS = {"unk_token": str, "cls_token": str, "sep_token": str, "pad_token": str, "mask_token": str,
+                "lowercase": bool, "strip_accents": (bool, type(None)), "handle_chinese_chars": bool,
+                "clean_text": bool, "prefix": str, "max_input_chars_per_word": int}
+
     @classmethod
     def from_dict(cls, d: dict):
-        d = dict(d)
-        return cls(d.pop("vocab"), **d)
+        """From :meth:`to_dict`'s dict, checked entry by entry (it may come from an untrusted file)."""
+        check_keys(d, ("vocab",), tuple(cls._OPTIONS))
+        vocab = d["vocab"]
+        if isinstance(vocab, dict):
+            for tok in vocab:
+                check_type(tok, str, "every vocabulary entry")
+            if sorted(check_type(i, int, "every vocabulary id") for i in vocab.values()) != list(range(len(vocab))):
+                raise TokenizerError("vocab ids must be 0..len(vocab)-1, each once")
+        else:
+            vocab = check_str_list(vocab, "vocab")
+        opts = {k: check_type(v, cls._OPTIONS[k], k) for k, v in d.items() if k != "vocab"}
+        if not 1 <= opts.get("max_input_chars_per_word", 100) <= 1_000_000:
+            raise TokenizerError("max_input_chars_per_word must be in 1..1000000")
+        return cls(vocab, **opts)
 
     @property
     def vocab_size(self) -> int:
