@@ -21,6 +21,13 @@ concatenates the tokens' bytes and decodes UTF-8.
 GPT-2's own files write bytes as printable characters (``'Ġ'`` is the space byte, see
 :func:`bytes_to_unicode`); :func:`from_merges` reads that representation (GPT-2's ``encoder.json`` +
 ``vocab.bpe``, a Hugging Face ``tokenizer.json``, a GGUF vocabulary) into the same engine.
+
+**Speed.** :meth:`ByteLevelBPE._merge_piece` is the readable reference (chapter 03 shows it). Encoding
+runs equal fast paths, each tested against it: the pattern compiled twice (a BMP-only version for text
+without characters above U+FFFF, which ``re`` tests by bitmap; astral letters and numbers stand in as
+'L' and '0'), the merge on token ids with packed rank lookups (:meth:`~ByteLevelBPE._merge_fast`), and
+a piece cache seeded at construction with the vocabulary's own tokens. The character classes come from
+the pinned Unicode table of :mod:`.ucd` (16.0, tiktoken's version).
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import pathlib
 import re
 from collections import Counter
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
 
 from . import ucd
 from .base import (Tokenizer, TokenizerError, check_ids, check_keys, check_str_list, check_type, merge_pair, register,
@@ -87,7 +94,7 @@ def compile_pattern(pattern: str, bmp_only: bool = False) -> re.Pattern:
     ``bmp_only``: the classes list only code points up to U+FFFF. That pattern cuts a text without
     characters above U+FFFF exactly as the full one does, and is much faster: ``re`` tests a class of
     BMP characters with one bitmap lookup, but tries the ranges above U+FFFF one after the other (about
-    700 of them for letters), for every character that is not in the class."""
+    300 ranges for letters), for every character that is not in the class."""
     L, N, S = unicode_classes(0x10000 if bmp_only else 0x40000)
 
     def in_class(m):                                   # [...] : substitute inside the brackets
@@ -100,6 +107,7 @@ def compile_pattern(pattern: str, bmp_only: bool = False) -> re.Pattern:
     return re.compile(out)
 
 
+_NO_MERGE = 1 << 62          # above every packed rank * 2**32 + id
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
@@ -142,14 +150,16 @@ class ByteLevelBPE(Tokenizer):
                 raise TokenizerError(f"ByteLevelBPE: merge ({a!r}, {b!r}) produces {a + b!r}, which has no id")
         self._re = compile_pattern(pattern) if pattern else None
         self._re_bmp = compile_pattern(pattern, bmp_only=True) if pattern else None
-        # The fast path's tables: ids instead of bytes. A pair of token ids -> (rank, id of the merged
-        # token); a byte -> its token id (None where a vocabulary lacks it: then the reference runs).
+        # The fast path's tables: ids instead of bytes. A pair of token ids -> rank * 2**32 + id of the
+        # merged token (one int: the smallest is the best pair and carries its result); a byte -> its
+        # token id (None where a vocabulary lacks it: then the reference runs).
         tok_id = self.vocab.get
-        self._pair_rank = {(tok_id(a), tok_id(b)): (r, tok_id(a + b)) for (a, b), r in self.ranks.items()
+        self._pair_rank = {(tok_id(a), tok_id(b)): (r << 32) | tok_id(a + b) for (a, b), r in self.ranks.items()
                            if tok_id(a) is not None and tok_id(b) is not None}
         self._byte_id = [tok_id(bytes([x])) for x in range(256)]
         self._cache: dict[str, list[int]] = {}
-        self._seeds: dict[str, list[int]] | None = None     # built on the first encode
+        self._seeds: dict[str, list[int]] = {}
+        self._seed_cache()
 
     @property
     def vocab_size(self) -> int:
@@ -174,31 +184,32 @@ class ByteLevelBPE(Tokenizer):
     # [end:merge]
 
     def _merge_fast(self, piece: bytes) -> list[int]:
-        """The same merge rule as :meth:`_merge_piece` (tested equal), on token ids: a pair's rank and
-        merged id come from one dictionary lookup on a tuple of ints, with no bytes concatenated."""
+        """The same merge rule as :meth:`_merge_piece` (tested equal), on token ids. ``ranks[i]`` is the
+        pair (ids[i], ids[i+1]) looked up once as rank * 2**32 + merged id, so the smallest entry is the
+        best pair and carries its result; a merge replaces two ids by one and looks up only the two new
+        neighbouring pairs, instead of re-reading every pair of the piece."""
         byte_id = self._byte_id
         ids = [byte_id[x] for x in piece]
         if None in ids:                                       # a byte without a token: the reference decides
             return self._merge_piece(piece)
-        get = self._pair_rank.get
-        none = (None, None)
-        while len(ids) > 1:
-            best, new = None, None
-            for pair in zip(ids, ids[1:]):
-                r, m = get(pair, none)
-                if r is not None and (best is None or r < best):
-                    best, new, a, b = r, m, pair[0], pair[1]
-            if best is None:
+        get, absent = self._pair_rank.get, _NO_MERGE
+        ranks = list(map(get, zip(ids, ids[1:]), repeat(absent)))
+        while ranks:
+            best = min(ranks)
+            if best == absent:
                 break
-            out, i, n = [], 0, len(ids)                       # merge every (a, b), left to right
-            while i < n:
-                if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(ids[i])
-                    i += 1
-            ids = out
+            new, i = best & 0xFFFFFFFF, ranks.index(best)
+            while True:                                       # every occurrence of the pair, left to right
+                ids[i:i + 2] = (new,)
+                del ranks[i]
+                if i < len(ranks):
+                    ranks[i] = get((new, ids[i + 1]), absent)
+                if i > 0:
+                    ranks[i - 1] = get((ids[i - 1], new), absent)
+                try:
+                    i = ranks.index(best, i + 1)
+                except ValueError:
+                    break
         return ids
 
     def _astral_pieces(self, text: str) -> list[str]:
@@ -219,7 +230,7 @@ class ByteLevelBPE(Tokenizer):
     def _seed_cache(self) -> None:
         """Seed the piece cache with every vocabulary token whose own bytes merge back into that one token
         (all of GPT-2's 50,000 that are whole UTF-8 text): most words of a text are whole tokens, so a
-        first call already finds them."""
+        first call already finds them. Runs once, when the tokenizer is built."""
         seeds, merge = {}, self._merge_fast
         for tok, i in self.vocab.items():
             try:
@@ -237,8 +248,6 @@ class ByteLevelBPE(Tokenizer):
         A lone surrogate (possible in a Python ``str``, not in UTF-8) is read as tiktoken reads it: the
         text is taken as UTF-16, a high + low surrogate pair is the character it encodes, and any other
         surrogate becomes U+FFFD."""
-        if self._seeds is None:
-            self._seed_cache()
         cache = self._cache
         if self._re is None:
             pieces = [text] if text else []
