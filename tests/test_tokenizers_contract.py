@@ -89,6 +89,21 @@ def test_malformed_dicts_are_tokenizer_errors(kind, bad, tmp_path):
         load(tmp_path / "t.json")
 
 
+def test_gguf_tokenizer_round_trips_through_its_dict():
+    from tinygrad_llm.tokenizers import GGUFTokenizer
+    from tinygrad_llm.tokenizers.bpe import bytes_to_unicode
+    b2u = bytes_to_unicode()
+    tokens = ["<|im_start|>", "<|im_end|>"] + [b2u[b] for b in range(256)] + ["Ġt", "he"]
+    tok = GGUFTokenizer.from_merges(tokens, ["Ġ t", "h e"], special_tokens=tokens[:2])
+    tok.bos_token_id, tok.eos_token_id = 0, 1
+    back = from_dict(json.loads(json.dumps(to_dict(tok))))
+    assert type(back) is GGUFTokenizer and (back.bos_token_id, back.eos_token_id) == (0, 1)
+    # ids: 0, 1 the control tokens, 2 + b for byte b, 258 'Ġt', 259 'he'
+    assert back.encode("<|im_start|> the he") == tok.encode("<|im_start|> the he") == [0, 258, 259, 2 + 32, 259]
+    with pytest.raises(TokenizerError, match="eos_token_id"):
+        from_dict({**to_dict(tok), "eos_token_id": 10 ** 9})
+
+
 def test_load_of_a_file_that_is_not_json_is_a_tokenizer_error(tmp_path):
     (tmp_path / "t.json").write_bytes(b"\xff\xfe not json")
     with pytest.raises(TokenizerError, match="cannot read"):
