@@ -4,6 +4,10 @@ truncation and padding; and WordPiece vocabulary training.
 **Basic tokenizer** (Hugging Face's ``BertNormalizer`` + ``BertPreTokenizer``): drop control characters
 and map whitespace to spaces, put spaces around CJK ideographs, strip accents and lower-case (uncased
 models), split on whitespace and make every punctuation character its own word (see ``cleaning.py``).
+Punctuation, accents (nonspacing marks) and control characters are Unicode 8.0's, as Hugging Face reads
+them (``ucd.category_v8``): equal ids on every code point. A lone surrogate (a Python ``str`` can hold
+one) is read as every tokenizer here reads it, as tiktoken does: U+FFFD (a valid pair is the character
+it encodes), which cleaning then drops; Hugging Face refuses such a string with a TypeError.
 
 **Greedy longest match**: a word $w$ is cut left to right; at position $s$ the next piece is the longest
 vocabulary entry that matches there (written with the prefix ``##`` when it does not start the word):
