@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tinygrad_llm.tokenizers import (ByteLevelBPE, CharTokenizer, TokenizerError, WordPiece, from_dict, load,
-                                     to_dict)
+from tinygrad_llm.tokenizers import (ByteLevelBPE, CharTokenizer, TokenizerError, WordPiece, WordTokenizer, from_dict,
+                                     load, to_dict)
 from tinygrad_llm.tokenizers.base import without_surrogates
 
 TEXT = "the cat sat on the mat, the dog sat on the log; naïve café 日本 😀"
@@ -17,10 +17,12 @@ def make(kind):
         return CharTokenizer.train(TEXT, special_tokens=["<bos>"], unk_token="<unk>")
     if kind == "bpe":
         return ByteLevelBPE.train(TEXT * 3, vocab_size=256 + 20 + 1)
+    if kind == "word":
+        return WordTokenizer.train(TEXT + " a b x y caf \ufffd")         # the surrogate texts' words too
     return WordPiece.train(TEXT, vocab_size=60)
 
 
-KINDS = ["char", "bpe", "wordpiece"]
+KINDS = ["char", "bpe", "wordpiece", "word"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -45,7 +47,7 @@ def test_from_dict_unknown_type_lists_the_known_ones(bad):
 def malformed(kind):
     """(name, dict) pairs: each breaks one rule of ``kind``'s dict."""
     d = to_dict(make(kind))
-    required = {"char": "chars", "bpe": "vocab", "wordpiece": "vocab"}[kind]
+    required = {"char": "chars", "bpe": "vocab", "wordpiece": "vocab", "word": "words"}[kind]
     out = [("missing key", {k: v for k, v in d.items() if k != required}),
            ("unknown key", {**d, "surprise": 1})]
     if kind == "char":
@@ -70,6 +72,10 @@ def malformed(kind):
                 ("special id not an int", {**d, "special_tokens": {"<|x|>": None}}),
                 ("pattern not a string", {**d, "pattern": 3}),
                 ("pattern that does not compile", {**d, "pattern": "(unclosed"})]
+    elif kind == "word":
+        out += [("words not a list", {**d, "words": "abc"}), ("non-string word", {**d, "words": ["a", 3]}),
+                ("duplicate", {**d, "words": ["a", "a"]}), ("two words in one entry", {**d, "words": ["a b"]}),
+                ("empty word", {**d, "words": [""]}), ("upper case", {**d, "words": ["A"]})]
     else:
         out += [("vocab not a list", {**d, "vocab": 12}), ("non-string entry", {**d, "vocab": d["vocab"] + [None]}),
                 ("dict vocab with a hole", {**d, "vocab": {t: 2 * i for i, t in enumerate(d["vocab"])}}),

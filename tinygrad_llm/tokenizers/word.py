@@ -1,25 +1,25 @@
 r"""Word-level tokenizer for closed vocabularies (generated captions and questions): one id per word.
 
-Text is lower-cased and split into words and single punctuation marks,
-$$\mathrm{words}(s) = \mathrm{findall}(\texttt{[a-z0-9]+|[^a-z0-9\textbackslash s]},\ \mathrm{lower}(s))$$
+Text is lower-cased and split into words and single other characters (punctuation),
+$$\mathrm{words}(s) = \mathrm{findall}(\texttt{\textbackslash w+|[\^{}\textbackslash w\textbackslash s]},\ \mathrm{lower}(s))$$
 and each word gets its position in the vocabulary; ``decode`` joins the words with single spaces, so
 $\mathrm{decode}(\mathrm{encode}(s)) = s$ for text already in that form ("is there a red circle ?").
 Special tokens come first: ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2. A word outside the vocabulary
 is an error that names it (there is no unknown token: a model trained on a closed vocabulary has
-nothing sensible to do with one).
+nothing sensible to do with one). Lone surrogates are read as U+FFFD, as every tokenizer here reads them.
 """
 from __future__ import annotations
 
 import re
 
-from .base import Tokenizer, TokenizerError, register
+from .base import Tokenizer, TokenizerError, check_keys, check_str_list, register, without_surrogates
 
 SPECIALS = ("<pad>", "<bos>", "<eos>")
-_WORDS = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
+_WORDS = re.compile(r"\w+|[^\w\s]")
 
 
 def split_words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower())
+    return _WORDS.findall(without_surrogates(text).lower())
 
 
 @register
@@ -28,6 +28,9 @@ class WordTokenizer(Tokenizer):
 
     def __init__(self, words):
         words = [w for w in words if w not in SPECIALS]
+        bad = [w for w in words if not isinstance(w, str) or split_words(w) != [w]]
+        if bad:
+            raise TokenizerError(f"WordTokenizer: vocabulary entries that are not one lower-case word: {bad[:5]!r}")
         self.itos = list(SPECIALS) + words
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
@@ -57,8 +60,12 @@ class WordTokenizer(Tokenizer):
         return {"words": self.itos[len(SPECIALS):]}
 
     @classmethod
+    def train(cls, text: str):
+        """The distinct words of ``text``, sorted."""
+        return cls(sorted(set(split_words(text))))
+
+    @classmethod
     def from_dict(cls, d: dict):
-        words = d.get("words")
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise TokenizerError("WordTokenizer.from_dict: 'words' must be a list of strings")
-        return cls(words)
+        """From :meth:`to_dict`'s dict, checked (it may come from an untrusted checkpoint)."""
+        check_keys(d, ("words",))
+        return cls(check_str_list(d["words"], "words"))
