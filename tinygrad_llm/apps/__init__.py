@@ -5,6 +5,7 @@
 - ``seq2seq.py``: the encoder-decoder on the dates task (``tinygrad-llm seq2seq``);
 - ``finetune.py``: BERT sequence classification (``tinygrad-llm finetune``, ``classify``);
 - ``pretrained.py``: SmolLM2-135M from its GGUF file (``tinygrad-llm generate --pretrained smollm2``).
+- ``vlm.py``: the vision-language model on generated shapes (``tinygrad-llm train --model vlm``, ``caption``).
 
 Nothing below this package imports from it.
 """
