@@ -75,12 +75,14 @@ def word_format(tok: WordTokenizer) -> TextFormat:
     return TextFormat(tok, [tok.bos_id], tok.eos_id, tok.pad_id, tok.encode, decode)
 
 
-def smollm_format(tok, eos_id: int) -> TextFormat:
+def smollm_format(tok, eos_id: int, prompt: str = "In this image there is") -> TextFormat:
+    """Captions for a pretrained English decoder: a sentence continuing ``prompt`` (`` a large red circle.``),
+    ended by ``eos_id``; ``decode`` returns the words without the full stop."""
     def decode(ids):
         ids = [int(i) for i in ids]
         ids = ids[:ids.index(eos_id)] if eos_id in ids else ids
-        return tok.decode(ids).strip()
-    return TextFormat(tok, tok.encode("Caption:"), eos_id, eos_id, lambda s: tok.encode(" " + s), decode)
+        return tok.decode(ids).strip().removesuffix(".").strip()
+    return TextFormat(tok, tok.encode(prompt), eos_id, eos_id, lambda s: tok.encode(" " + s + "."), decode)
 
 
 def shapes_tokenizer() -> WordTokenizer:
@@ -163,8 +165,10 @@ class VLMTask:
         return out
 
 
-def subset(split: S.ShapesSplit, n: int) -> S.ShapesSplit:
-    return S.ShapesSplit(split.name, split.scenes[:n], split.images[:n])
+def subset(split: S.ShapesSplit, n: int, objects: int | None = None) -> S.ShapesSplit:
+    """The first ``n`` scenes of ``split`` (only those with ``objects`` objects, if given)."""
+    keep = [i for i, s in enumerate(split.scenes) if objects is None or len(s.objects) == objects][:n]
+    return S.ShapesSplit(split.name, [split.scenes[i] for i in keep], split.images[keep])
 
 
 def train_vlm(preset: str = "cpu", config: TrainConfig | None = None, clip_config: TrainConfig | None = None,
@@ -340,11 +344,19 @@ def freeze(module):
 
 def decoder_captioner(vision_source: VisionLanguageModel, decoder, fmt: TextFormat):
     """A ``VisionLanguageModel`` around a given (pretrained) ``decoder``, frozen, with ``vision_source``'s ViT
-    (copied, frozen) and a new projector to the decoder's width — the only part that trains."""
+    (copied, frozen) and a new projector to the decoder's width — the only part that trains. The projector
+    starts with image tokens as large as the decoder's own token embeddings (same root mean square)."""
     freeze(decoder)
     model = VisionLanguageModel(replace(vision_source.config, embed_dim=0), decoder=decoder)
     model.vision.load_state_dict(vision_source.vision.state_dict())
     freeze(model.vision)
+    emb = decoder.embed_tokens.weight if hasattr(decoder, "embed_tokens") else decoder.wte.weight   # Llama, GPT
+    with no_grad():
+        z = model.image_prefix(model.vision(model.images(np.zeros((1, model.config.image_size,
+                                                                   model.config.image_size, 3), np.uint8))))
+    w = model.projector.proj.weight
+    w.data = (w.data * math.sqrt(float((emb.data ** 2).mean()) / max(float((z.data ** 2).mean()), 1e-12))
+              ).astype(w.dtype)
     return model, fmt
 
 
