@@ -140,8 +140,72 @@ def topological_order(root):
     return order
 
 
+def _buffer(a):
+    """The array that owns ``a``'s memory: ``a`` itself, or the base of the view ``a``."""
+    base = getattr(a, "base", None)
+    while base is not None:
+        a, base = base, getattr(base, "base", None)
+    return a
+
+
+class GradBuffers:
+    """Which gradient buffers are shared during one backward pass, so that visible gradients never are.
+
+    A backward function may return its incoming gradient itself (``add`` gives it to both inputs), a
+    view of it (``reshape``, ``permute``, ``expand``, the broadcast view of ``sum``, the pieces of
+    ``stack``) or of another array. While such arrays only wait in the table of pending gradients that
+    is harmless: nothing writes to them (accumulating makes a new array), so they are passed on
+    without copies. A gradient becomes *visible* when it is stored in ``.grad`` (a leaf's, or a
+    non-leaf's after ``retain_grad()``): from then on the user and the optimizers change it in place
+    (``clip_grad_norm_``, ``p.grad.data *= ...``). ``publish`` therefore copies a gradient exactly when
+    its buffer is still held by a pending gradient, or is *pinned*: already visible, given by the
+    caller (the gradient passed to ``backward``), or the data of a tensor of the graph; otherwise it
+    hands the array over as it is. So ``a + b`` of two leaves costs one copy, a residual stream none.
+    """
+
+    __slots__ = ("pending", "pinned")
+
+    def __init__(self):
+        self.pending = {}   # id(buffer) -> [buffer, number of pending gradients that use it]
+        self.pinned = {}    # id(buffer) -> buffer that others can see or change
+
+    def hold(self, g):
+        """``g`` now waits in the pending table."""
+        b = _buffer(g)
+        entry = self.pending.get(id(b))
+        if entry is None:
+            self.pending[id(b)] = [b, 1]
+        else:
+            entry[1] += 1
+        return g
+
+    def release(self, g):
+        """``g`` left the pending table."""
+        b = _buffer(g)
+        entry = self.pending[id(b)]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self.pending[id(b)]
+
+    def pin(self, a):
+        b = _buffer(a)
+        self.pinned[id(b)] = b
+
+    def publish(self, g):
+        """``g`` as an array that owns its memory (copied only if it shares it), then pinned."""
+        b = _buffer(g)
+        if (id(b) in self.pending or id(b) in self.pinned or not g.flags.c_contiguous
+                or not getattr(g.flags, "writeable", True)):   # broadcast views are read-only
+            g = g.copy()
+            b = g
+        self.pinned[id(b)] = b
+        return g
+
+
 def backward(root, grad=None, retain_graph=False):
-    """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``."""
+    """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``.
+
+    Every gradient stored in a ``.grad`` owns its memory (see ``GradBuffers``)."""
     from .tensor import Tensor
 
     if not root.requires_grad:
@@ -149,6 +213,7 @@ def backward(root, grad=None, retain_graph=False):
             f"backward: tensor of shape {root.shape} does not require grad and has no graph "
             "(create the leaves with requires_grad=True, and do not call it inside no_grad())")
     xp = backend.array_module(root.data)
+    buffers = GradBuffers()
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
@@ -159,20 +224,24 @@ def backward(root, grad=None, retain_graph=False):
         g0 = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.dtype)
         if g0.shape != root.shape:
             raise ValueError(f"backward: gradient of shape {g0.shape} does not match output shape {root.shape}")
+        buffers.pin(g0)                                     # the caller's array: never handed out
+    order = topological_order(root)
+    for t in order:
+        buffers.pin(t.data)
     # [start:backward-loop]
-    grads = {id(root): g0}
-    for t in reversed(topological_order(root)):
+    grads = {id(root): buffers.hold(g0)}        # pending gradients, tensor id -> array
+    for t in reversed(order):
         g = grads.pop(id(t), None)
+        if g is not None:
+            buffers.release(g)
         node = t._node
         if node is None:  # a leaf: accumulate until zero_grad()
             if g is not None:
                 g = sum_to(g, t.shape).astype(t.dtype, copy=False)
-                if not (g.flags.c_contiguous and getattr(g.flags, "writeable", True)):
-                    g = g.copy()  # broadcast views are read-only; optimizers update .grad in place
-                t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+                t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
             continue
         if t._retains_grad and g is not None:
-            t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+            t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
         if node.freed:
             raise RuntimeError(
                 f"backward: the graph through {node.fn.__name__} was already freed by an earlier backward; "
@@ -188,7 +257,11 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             pg = sum_to(pg, parent.shape)
             key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            if key in grads:                        # a second path into parent: add (a new array)
+                old = grads[key]
+                buffers.release(old)
+                pg = old + pg
+            grads[key] = buffers.hold(pg)
         if not retain_graph:
             node.freed = True
             node.ctx = None
