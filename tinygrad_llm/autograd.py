@@ -8,6 +8,18 @@ so a node may only pass its gradient on once every child has added its share: th
 visited in reverse topological order. That order is computed with an explicit stack (no recursion,
 so a chain of 100,000 ops is fine). Broadcasting is undone in one place: a gradient is summed back
 to its input's shape (``sum_to``) before it is accumulated.
+
+Import order. The core imports one way: ``backend -> tensor -> autograd -> kernels -> functional``.
+This module imports ``tensor`` (``Function.apply`` makes output Tensors, ``backward`` walks them) and
+installs the engine on the class: ``Tensor.backward`` is ``backward`` below. ``tensor.py`` imports
+nothing of this module, and the operators (``+``, ``sum``, ...) are installed later by
+``functional/__init__.py``. Device moves of constants happen here once: ``Function.apply`` puts every
+array argument that is not a Tensor (masks, index arrays, cos/sin tables) on the device of the op's
+tensors, so no op moves arrays itself.
+
+Hooks (PyTorch's semantics): a tensor's ``register_hook`` functions see, and may replace, the total
+gradient flowing into it before it is stored or passed on; a leaf's
+``register_post_accumulate_grad_hook`` functions run right after its ``.grad`` is final for the pass.
 """
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ import contextlib
 import threading
 
 from . import backend
+from .tensor import Tensor
 
 _state = threading.local()
 
@@ -82,8 +95,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         raw, parents, positions = [], [], []
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
@@ -93,6 +104,9 @@ class Function:
                     positions.append(i)
             else:
                 raw.append(a)
+        if backend.gpu_importable():                    # constants go to the device of the op's tensors
+            gpu = any(backend.is_gpu_array(a.data) for a in args if isinstance(a, Tensor))
+            raw = [r if isinstance(a, Tensor) else backend.on_device(r, gpu) for a, r in zip(args, raw)]
         ctx = Context()
         track = bool(parents) and is_grad_enabled()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad and track for a in args)
@@ -146,6 +160,21 @@ def _buffer(a):
     while base is not None:
         a, base = base, getattr(base, "base", None)
     return a
+
+
+def _run_hooks(t, g, buffers):
+    """Each ``register_hook`` function of ``t`` sees the gradient and may return a replacement."""
+    for hook in list(t._hooks.values()):
+        buffers.pin(g)                                  # the hook may keep it
+        out = hook(Tensor(g))
+        if out is not None:
+            new = out.data if isinstance(out, Tensor) else backend.array_module(g).asarray(out)
+            if new.shape != g.shape:
+                raise ValueError(f"backward: a hook returned a gradient of shape {new.shape} for a tensor "
+                                 f"whose gradient has shape {g.shape}")
+            g = new
+            buffers.pin(g)
+    return g
 
 
 class GradBuffers:
@@ -205,9 +234,8 @@ class GradBuffers:
 def backward(root, grad=None, retain_graph=False):
     """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``.
 
-    Every gradient stored in a ``.grad`` owns its memory (see ``GradBuffers``)."""
-    from .tensor import Tensor
-
+    Every gradient stored in a ``.grad`` owns its memory (see ``GradBuffers``). Installed as
+    ``Tensor.backward(grad=None, retain_graph=False)``."""
     if not root.requires_grad:
         raise RuntimeError(
             f"backward: tensor of shape {root.shape} does not require grad and has no graph "
@@ -234,11 +262,15 @@ def backward(root, grad=None, retain_graph=False):
         g = grads.pop(id(t), None)
         if g is not None:
             buffers.release(g)
+            if t._hooks:
+                g = _run_hooks(t, g, buffers)
         node = t._node
         if node is None:  # a leaf: accumulate until zero_grad()
             if g is not None:
                 g = sum_to(g, t.shape).astype(t.dtype, copy=False)
                 t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
+                for hook in list((t._post_hooks or {}).values()):
+                    hook(t)                         # .grad is final for this pass
             continue
         if t._retains_grad and g is not None:
             t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
@@ -266,3 +298,6 @@ def backward(root, grad=None, retain_graph=False):
             node.freed = True
             node.ctx = None
     # [end:backward-loop]
+
+
+Tensor.backward = backward

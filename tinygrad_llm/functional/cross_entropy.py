@@ -19,7 +19,7 @@ from .. import backend, kernels
 from ..autograd import Function
 from ..backend import array_module
 from ._util import ShapeError, data_of
-from .softmax import log_softmax_reference
+from .softmax import log_softmax, log_softmax_reference
 
 
 class CrossEntropy(Function):
@@ -96,7 +96,6 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
 
 def cross_entropy_composed(logits, targets, ignore_index=-100, reduction="mean"):
     """The same loss from primitives (log_softmax, getitem, sum, div)."""
-    from .softmax import log_softmax
     t = _check(logits, targets, ignore_index, reduction)
     xp = array_module(t)
     C = logits.shape[-1]

@@ -18,6 +18,7 @@ import numpy as np
 from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor
 from ._util import ShapeError
 
 
@@ -44,7 +45,6 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    from ..tensor import Tensor
     a = a if isinstance(a, Tensor) else Tensor(a)
     b = b if isinstance(b, Tensor) else Tensor(b)
     if a.ndim == 0 or b.ndim == 0:

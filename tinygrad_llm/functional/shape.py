@@ -241,6 +241,12 @@ def expand(x, *shape):
     return Expand.apply(x, tuple(shape))
 
 
+def flatten(x, start_dim=0):
+    """Merge the axes from ``start_dim`` on into one: shape (a, b, c) with start_dim=1 -> (a, b * c)."""
+    start_dim = normalize_axis("flatten", start_dim, x.ndim) if x.ndim else 0
+    return reshape(x, x.shape[:start_dim] + (-1,))
+
+
 def unsqueeze(x, axis):
     axis = normalize_axis("unsqueeze", axis, x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
