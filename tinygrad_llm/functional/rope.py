@@ -80,8 +80,9 @@ def rope(x, cos, sin, interleaved=True):
     if tuple(c.shape) != want or tuple(s.shape) != want:
         raise ShapeError(f"rope: cos/sin of shapes {c.shape}/{s.shape} do not fit input {x.shape} "
                          f"(expected {want})")
-    xp = array_module(x.data)
-    return RoPE.apply(x, xp.asarray(c, dtype=x.dtype), xp.asarray(s, dtype=x.dtype), bool(interleaved))
+    c = c.astype(x.dtype, copy=False) if hasattr(c, "dtype") else np.asarray(c, dtype=x.dtype)
+    s = s.astype(x.dtype, copy=False) if hasattr(s, "dtype") else np.asarray(s, dtype=x.dtype)
+    return RoPE.apply(x, c, s, bool(interleaved))
 
 
 def rope_composed(x, cos, sin, interleaved=True):
