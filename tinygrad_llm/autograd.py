@@ -80,9 +80,11 @@ class Node:
 class Function:
     """Subclass and write two static methods.
 
-    ``forward(ctx, *args, **kwargs)`` receives raw arrays where tensors were passed and returns an array.
-    ``backward(ctx, grad)`` returns one gradient array (or None) per positional argument of forward.
-    Call it with ``MyFunction.apply(*args, **kwargs)``.
+    ``forward(ctx, *args, **kwargs)`` receives raw arrays where tensors were passed (and every other
+    array argument already on the device of those tensors) and returns an array.
+    ``backward(ctx, grad)`` returns one gradient array (or None) per positional argument of forward;
+    it may return ``grad`` itself or views of it (the engine copies only where a stored ``.grad`` would
+    otherwise share memory). Call it with ``MyFunction.apply(*args, **kwargs)``.
     """
 
     @staticmethod
