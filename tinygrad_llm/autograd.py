@@ -190,33 +190,29 @@ class GradBuffers:
     non-leaf's after ``retain_grad()``): from then on the user and the optimizers change it in place
     (``clip_grad_norm_``, ``p.grad.data *= ...``). ``publish`` therefore copies a gradient exactly when
     its buffer is still held by a pending gradient, or is *pinned*: already visible, given by the
-    caller (the gradient passed to ``backward``), or the data of a tensor of the graph; otherwise it
+    caller (the gradient passed to ``backward``), or the data of a leaf (a parameter); otherwise it
     hands the array over as it is. So ``a + b`` of two leaves costs one copy, a residual stream none.
     """
 
     __slots__ = ("pending", "pinned")
 
     def __init__(self):
-        self.pending = {}   # id(buffer) -> [buffer, number of pending gradients that use it]
+        self.pending = {}   # id(buffer) -> number of pending gradients using it (they keep it alive)
         self.pinned = {}    # id(buffer) -> buffer that others can see or change
 
     def hold(self, g):
         """``g`` now waits in the pending table."""
-        b = _buffer(g)
-        entry = self.pending.get(id(b))
-        if entry is None:
-            self.pending[id(b)] = [b, 1]
-        else:
-            entry[1] += 1
+        key = id(g) if g.base is None else id(_buffer(g))
+        pending = self.pending
+        pending[key] = pending.get(key, 0) + 1
         return g
 
     def release(self, g):
         """``g`` left the pending table."""
-        b = _buffer(g)
-        entry = self.pending[id(b)]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self.pending[id(b)]
+        key = id(g) if g.base is None else id(_buffer(g))
+        n = self.pending.pop(key) - 1
+        if n:
+            self.pending[key] = n
 
     def pin(self, a):
         b = _buffer(a)
@@ -257,7 +253,8 @@ def backward(root, grad=None, retain_graph=False):
         buffers.pin(g0)                                     # the caller's array: never handed out
     order = topological_order(root)
     for t in order:
-        buffers.pin(t.data)
+        if t._node is None:
+            buffers.pin(t.data)                             # a gradient must never alias a parameter
     # [start:backward-loop]
     grads = {id(root): buffers.hold(g0)}        # pending gradients, tensor id -> array
     for t in reversed(order):
