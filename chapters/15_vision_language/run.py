@@ -34,7 +34,9 @@ out = args.out
 here = pathlib.Path(__file__).resolve().parent
 recorded = not args.fast and out.resolve() == (here / "figures").resolve()
 results_path = here / "results.json" if recorded else out / "results.json"
-results = {"fast": args.fast, "cores": os.cpu_count(), "runs": {}, "eval": {}}
+results = {"fast": args.fast, "cores": os.cpu_count(), "runs": {}, "eval": {},
+           "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_at_start": os.getloadavg()[0]}
+run_t0 = time.perf_counter()
 
 
 def trainable(model):
@@ -121,7 +123,7 @@ else:
 
 def stage(name, cfg, seconds, load, n_trainable):
     return {"name": name, "steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "seconds": seconds,
-            "load": load, "trained_parameters": n_trainable}
+            "load": load, "trained_parameters": n_trainable, "seed": cfg.seed, "data_seed": 0}
 
 
 load0 = os.getloadavg()[0]
@@ -210,6 +212,7 @@ words = said[pick].split()
 content = [k for k, w in enumerate(words) if w in S.COLOURS or w in S.SHAPES or w in S.SIZES]
 P, grid = c.image_tokens, c.image_size // c.patch_size // c.shuffle_factor
 cell = c.image_size // grid
+shares = {}                                                            # attention mass on the image tokens
 fig, axes = plt.subplots(len(maps), len(content) + 1, figsize=(1.9 * (len(content) + 1), 2.1 * len(maps)),
                          squeeze=False)
 for layer, row in enumerate(axes):
@@ -223,6 +226,7 @@ for layer, row in enumerate(axes):
         ax.imshow(np.kron(w.reshape(grid, grid), np.ones((cell, cell))), cmap="magma", alpha=0.65,
                   vmin=0, vmax=max(w.max(), 1e-9), interpolation="nearest")
         ax.set_title(f"writing '{words[k]}'\n{100 * w.sum():.0f}% on the image", fontsize=8)
+        shares.setdefault(f"layer {layer + 1}", {})[f"{k} {words[k]}"] = float(w.sum())
     for ax in row:
         ax.set_xticks([]), ax.set_yticks([])
 fig.suptitle(f"decoder attention over the {P} image tokens: \"{said[pick]}\"", fontsize=9)
@@ -230,6 +234,9 @@ fig.tight_layout()
 fig.savefig(out / "attention.png", dpi=100)
 plt.close(fig)
 print(f"attention figure for test scene {pick}: {said[pick]!r}")
+results["attention"] = {"scene": pick, "caption": said[pick], "image_share": shares}
+for layer, sh in shares.items():
+    print(f"  {layer}: " + ", ".join(f"{w.split()[1]} {100 * v:.0f}%" for w, v in sh.items()) + " of the attention on the image")
 
 # %% [markdown]
 # ## 7. A pretrained decoder: SmolLM2-135M, frozen, reading our image tokens through a new projector
@@ -239,7 +246,7 @@ if args.fast:
 else:
     # short captions: one-object scenes only, for training and for the comparison (a step costs seconds)
     one = {k: app.subset(v, len(v), objects=1) for k, v in splits.items()}
-    smol_cfg = TrainConfig(steps=80, batch_size=8, lr=3e-3, warmup_steps=3, eval_interval=0, progress=False, seed=2,
+    smol_cfg = TrainConfig(steps=80, batch_size=8, lr=5e-4, warmup_steps=5, eval_interval=0, progress=False, seed=2,
                            time_limit=290)
     load0 = os.getloadavg()[0]
     smol, smol_fmt = app.train_smollm_captioner(model, one, smol_cfg)
@@ -282,5 +289,6 @@ results["png"] = {"scene.png": {"true": test.captions[pick], "said": drawn["scen
 assert read_png(out / "drawn.png").shape == (32, 32, 3)
 
 # %%
+results["wall_seconds"], results["load_at_end"] = time.perf_counter() - run_t0, os.getloadavg()[0]
 results_path.write_text(json.dumps(results, indent=1, default=float))
 print("results:", results_path, "figures:", out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -59,14 +60,64 @@ def retrieval_table(res: dict) -> str:
 
 
 def runs_table(res: dict) -> str:
-    rows = ["| run | steps × batch | learning rate | trained parameters | training time | s / step | load average (1 min) before → after |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| run | steps × batch | learning rate | seed | trained parameters | training time (wall) | s / step | "
+            "load average (1 min) before → after |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in res["runs"].values():
         for stage in r["stages"]:
             rows.append(f"| {stage['name']} | {stage['steps']} × {stage['batch_size']} | {stage['lr']:g} | "
-                        f"{stage['trained_parameters']:,} | {stage['seconds']:.0f} s | {stage['seconds'] / stage['steps']:.2f} | "
-                        f"{stage['load'][0]:.1f} → {stage['load'][1]:.1f} |")
+                        f"{stage.get('seed', '–')} | {stage['trained_parameters']:,} | {stage['seconds']:.0f} s | "
+                        f"{stage['seconds'] / stage['steps']:.2f} | {stage['load'][0]:.1f} → {stage['load'][1]:.1f} |")
     return "\n".join(rows)
+
+
+def recorded_numbers(res) -> set:
+    """Every way the text may write a number of results.json: rounded to 0, 1 or 2 decimals, with thousands
+    separators, and fractions in [0, 1] as per cent."""
+    out = set()
+
+    def walk(x):
+        if isinstance(x, bool):
+            return
+        if isinstance(x, (int, float)):
+            forms = [x] + ([100 * x] if 0 <= x <= 1 else [])
+            for v in forms:
+                out.update({f"{v:.0f}", f"{v:.1f}", f"{v:.2f}", f"{v:,.0f}"})
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+    walk(res)
+    return out
+
+
+CHECKED = re.compile(r"<!-- numbers from results.json -->(.*?)<!-- end numbers -->", re.S)
+NUMBER = re.compile(r"(?<![\w@.\-/^_{])\d[\d,]*(?:\.\d+)?(?![\w\-/}])")
+
+
+def prose_numbers(readme: str) -> list:
+    """The numbers written in the prose of the README's checked sections (between the markers), leaving out
+    tables, code, formulas, figure and link targets, and the integers 0–10 (counts like 'two cores')."""
+    found = []
+    for block in CHECKED.findall(readme):
+        block = re.sub(r"```.*?```", " ", block, flags=re.S)
+        block = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)", " ", block, flags=re.S)
+        for line in block.splitlines():
+            if line.lstrip().startswith(("|", "<!--")):
+                continue
+            for m in NUMBER.finditer(line):
+                t = m.group().rstrip(",")
+                if not (t.isdigit() and int(t) <= 10):
+                    found.append(t)
+    return found
+
+
+def unrecorded_numbers(readme: str, res: dict) -> list:
+    """Numbers of the checked prose that results.json does not hold (the test wants none)."""
+    known = recorded_numbers(res)
+    return [t for t in prose_numbers(readme) if t not in known]
 
 
 def all_tables(res: dict) -> dict:

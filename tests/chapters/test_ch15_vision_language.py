@@ -60,6 +60,26 @@ def test_readme_tables_are_the_recorded_results():
             assert stage["seconds"] <= 300, f"{stage['name']} took {stage['seconds']:.0f} s (budget 300 s)"
 
 
+def test_readme_prose_numbers_are_the_recorded_results():
+    """The numbers the results sections write in sentences are numbers of results.json, and they exist."""
+    res = json.loads((CHAPTER / "results.json").read_text())
+    readme = (CHAPTER / "README.md").read_text()
+    assert len(tables.CHECKED.findall(readme)) >= 3 and len(tables.prose_numbers(readme)) >= 10
+    assert tables.unrecorded_numbers(readme, res) == []
+    for placeholder in ("RESULTS", "ATTENTION", "SMOLLM", "\nPNG\n"):
+        assert placeholder not in readme
+
+
+def test_the_prose_check_catches_a_number_the_run_did_not_give():
+    res = {"eval": {"test": {"caption_exact": 0.255, "caption_bleu": 58.14}}, "steps": 1200}
+    text = ("<!-- numbers from results.json -->\nExact match 25.5 % (BLEU 58.1) after 1,200 steps, "
+            "on two cores; R@1 and SmolLM2-135M are names, $x_{12}$ a formula.\n| 77.7 | a table |\n<!-- end numbers -->")
+    assert tables.prose_numbers(text) == ["25.5", "58.1", "1,200"]
+    assert tables.unrecorded_numbers(text, res) == []
+    assert tables.unrecorded_numbers(text.replace("58.1", "58.4"), res) == ["58.4"]
+    assert tables.unrecorded_numbers(text + "\n99.9 outside the markers is not checked", res) == []
+
+
 def test_walkthrough_runs_fast(tmp_path):
     r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=600)

@@ -21,7 +21,7 @@ run continues the same stream.
 
 **SmolLM2 as the decoder** (``smollm_captioner``): the pretrained 135M Llama of chapter 12, frozen, reads
 the image tokens of our ViT (taken from a trained model, frozen too) through a new projector — the only
-trained part — and learns to caption after the text prompt ``Caption:``.
+trained part — and learns to continue the text prompt ``In this image there is`` with the caption.
 
 Command line: ``tinygrad-llm train --model vlm`` (this module provides the ``vlm`` recipe) and
 ``tinygrad-llm caption IMAGE.png [--question "..."]``.
@@ -362,7 +362,7 @@ def decoder_captioner(vision_source: VisionLanguageModel, decoder, fmt: TextForm
 
 def smollm_captioner(vision_source: VisionLanguageModel, name: str = "smollm2"):
     """``decoder_captioner`` with the pretrained SmolLM2-135M (chapter 12) and its tokenizer: captions are
-    written after the text prompt ``Caption:`` and end with ``<|endoftext|>``."""
+    written as the continuation of the prompt ``In this image there is`` and end with ``<|endoftext|>``."""
     from .pretrained import load
     llama, tok = load(name)
     return decoder_captioner(vision_source, llama, smollm_format(tok, tok.token_to_id("<|endoftext|>")))
