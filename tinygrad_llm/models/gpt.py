@@ -68,6 +68,16 @@ class GPTConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def num_parameters(self) -> int:
+        """Parameters a ``GPT`` of this config holds, from the formula alone (nothing is allocated):
+        $VC + TC$ embeddings, $12C^2 + 4C$ per block ($+9C$ with biases) and $2C$ for ``ln_f``."""
+        C, L = self.n_embd, self.n_layer
+        return self.vocab_size * C + self.block_size * C + L * (12 * C * C + 4 * C + (9 * C if self.bias else 0)) + 2 * C
+
+    def num_tensors(self) -> int:
+        """Arrays in a ``GPT``'s ``state_dict`` of this config (12 per block with biases, 8 without, + 4)."""
+        return 4 + self.n_layer * (12 if self.bias else 8)
+
 
 PRESETS = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),

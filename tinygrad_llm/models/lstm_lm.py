@@ -46,6 +46,16 @@ class LSTMConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def num_parameters(self) -> int:
+        """Parameters an ``LSTMLM`` of this config holds, from the formula alone (nothing is allocated):
+        $VE$ embedding, $4H(I_l + H) + 8H$ per layer ($I_0 = E$, else $H$), $HV + V$ head."""
+        E, H, V, L = self.n_embd, self.hidden_size, self.vocab_size, self.num_layers
+        return V * E + 4 * H * (E + H) + 8 * H + (L - 1) * (4 * H * 2 * H + 8 * H) + H * V + V
+
+    def num_tensors(self) -> int:
+        """Arrays in an ``LSTMLM``'s ``state_dict`` of this config (4 per layer + 3)."""
+        return 3 + 4 * self.num_layers
+
 
 PRESETS = {
     "tiny": dict(n_embd=16, hidden_size=32, block_size=32),
