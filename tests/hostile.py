@@ -88,3 +88,32 @@ def write_small_gguf(path, seed: int = 0):
         w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=q)
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
     return path
+
+
+# ----------------------------------------------------------------------------- GGUF by hand
+def gg_str(s) -> bytes:
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gg_kv(key, vtype: int, payload: bytes) -> bytes:
+    """One key/value: key string, value type (4 = u32, 6 = f32, 8 = string, 9 = array), value bytes."""
+    return gg_str(key) + struct.pack("<I", vtype) + payload
+
+
+def gg_array(itype: int, count: int, items: bytes) -> bytes:
+    return struct.pack("<IQ", itype, count) + items
+
+
+def gg_tensor(name, dims, ttype: int, offset: int) -> bytes:
+    return gg_str(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims) + \
+        struct.pack("<IQ", ttype, offset)
+
+
+def gguf_bytes(kvs=(), tensors=(), data=b"", version=3, n_tensors=None, n_kv=None, alignment=32) -> bytes:
+    """A GGUF file from raw parts (counts default to the number of parts given)."""
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if n_tensors is None else n_tensors,
+                                 len(kvs) if n_kv is None else n_kv)
+    body = head + b"".join(kvs) + b"".join(tensors)
+    body += b"\0" * (-len(body) % alignment)
+    return body + data
