@@ -400,3 +400,21 @@ def test_stale_temp_files_are_removed_on_the_next_save(tmp_path):
     left = {p.name for p in tmp_path.iterdir()}
     assert left == {n for n, keep in names.items() if keep} | {"checkpoint.npz", "sub"}
     assert (tmp_path / "sub" / ".checkpoint.npz.k2j4h5g6.tmp").exists()
+
+
+def test_resume_refuses_another_tokenizer_and_bad_task_state(tmp_path):
+    t = trainer(make("lstm"), tmp_path / "run")
+    t.fit()
+    path = t.checkpoint_path
+    tok, tr, va = data()
+    other = CharTokenizer.train(TEXT + "XYZ")                      # 3 more characters: ids shift
+    fresh = lm_trainer(make("lstm", seed=4), tr, va, t.cfg, tokenizer=other)
+    with pytest.raises(CheckpointError, match="tokenizer differs"):
+        fresh.resume(path)
+    bad = hostile.resign(path, tmp_path / "state.npz",
+                         edit_arrays=lambda a: a.update({"extra/h": a["extra/h"][:, :1]}))
+    fresh = trainer(make("lstm", seed=4), tmp_path / "r")
+    before = {k: v.copy() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(CheckpointError, match="state.npz.*task state"):
+        fresh.resume(bad)
+    assert fresh.step == 0 and all(np.array_equal(v, before[k]) for k, v in fresh.model.state_dict().items())

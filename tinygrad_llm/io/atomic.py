@@ -91,3 +91,28 @@ def remove_stale_temps(path) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+def ensure_writable_dir(folder) -> Path:
+    """Create ``folder`` if needed and prove that files can be written in it (a probe file is written and
+    removed). Raises ``OSError`` with a one-line reason: a file in the way, a file among the parents,
+    no permission, a read-only or full file system."""
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is a file" if p == folder else f"is under {p}, which is a file"
+                raise NotADirectoryError(f"{folder} {what}, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.remove(probe)
+    except OSError as e:
+        raise type(e)(f"{folder} is not a folder we can write ({e.strerror or e})") from None
+    return folder
