@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tinygrad_llm import backend
-from tinygrad_llm.models.gpt import GPT, GPTConfig, PRESETS, context_start
+from tinygrad_llm.models.gpt import GPT, GPTConfig, context_start
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_presets_and_config_errors():
     assert GPTConfig.from_preset("cpu").n_layer == 4 and GPTConfig.from_preset("cpu").block_size == 64
     b = GPTConfig.from_preset("baby")
     assert (b.n_layer, b.n_head, b.n_embd, b.block_size) == (6, 6, 384, 256)
-    assert set(PRESETS) >= {"cpu", "baby"}
+    assert set(GPTConfig.PRESETS) >= {"cpu", "baby"}
     with pytest.raises(ValueError, match="preset"):
         GPTConfig.from_preset("huge")
     with pytest.raises(ValueError, match="divisible"):

@@ -26,7 +26,8 @@ rule, so both produce the same tokens.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,10 +38,11 @@ from ..generation import GenerationMixin, KVCache
 from ..nn import Dropout, Embedding, LayerNorm, Linear, Module, ModuleList
 from ..tensor import Tensor
 from . import gpt2_hf
+from .config import ModelConfig
 
 
 @dataclass
-class GPTConfig:
+class GPTConfig(ModelConfig):
     vocab_size: int = 65
     block_size: int = 64
     n_layer: int = 4
@@ -50,41 +52,29 @@ class GPTConfig:
     bias: bool = True
     layer_norm_eps: float = 1e-5
 
+    PRESETS: ClassVar[dict] = {
+        "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
+        "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+        "baby": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+        "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50257),
+    }
+    SIZES: ClassVar[tuple] = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+
     def __post_init__(self):
-        for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, k)) < 1:
-                raise ValueError(f"GPTConfig: {k} must be >= 1, got {getattr(self, k)}")
+        self.check()
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "GPTConfig":
-        if name not in PRESETS:
-            raise ValueError(f"GPTConfig: unknown preset {name!r} (known: {sorted(PRESETS)})")
-        return cls(**{**PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def num_parameters(self) -> int:
         """Parameters a ``GPT`` of this config holds, from the formula alone (nothing is allocated):
         $VC + TC$ embeddings, $12C^2 + 4C$ per block ($+9C$ with biases) and $2C$ for ``ln_f``."""
         C, L = self.n_embd, self.n_layer
-        return self.vocab_size * C + self.block_size * C + L * (12 * C * C + 4 * C + (9 * C if self.bias else 0)) + 2 * C
+        per_block = 12 * C * C + 4 * C + (9 * C if self.bias else 0)
+        return self.vocab_size * C + self.block_size * C + L * per_block + 2 * C
 
     def num_tensors(self) -> int:
         """Arrays in a ``GPT``'s ``state_dict`` of this config (12 per block with biases, 8 without, + 4)."""
         return 4 + self.n_layer * (12 if self.bias else 8)
-
-
-PRESETS = {
-    "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
-    "baby": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=50257),
-}
 
 
 def context_start(n: int, block_size: int) -> int:

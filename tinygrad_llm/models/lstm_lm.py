@@ -10,7 +10,8 @@ the model, so each new token costs one cell step (the LSTM's counterpart of the 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,10 +20,11 @@ from ..autograd import no_grad
 from ..generation import GenerationMixin
 from ..nn import Dropout, Embedding, Linear, LSTM, Module
 from ..tensor import Tensor
+from .config import ModelConfig
 
 
 @dataclass
-class LSTMConfig:
+class LSTMConfig(ModelConfig):
     vocab_size: int = 65
     n_embd: int = 64
     hidden_size: int = 256
@@ -30,21 +32,15 @@ class LSTMConfig:
     dropout: float = 0.0
     block_size: int = 64          # training window (truncated BPTT length)
 
+    PRESETS: ClassVar[dict] = {
+        "tiny": dict(n_embd=16, hidden_size=32, block_size=32),
+        "cpu": dict(n_embd=64, hidden_size=256, block_size=64),
+        "baby": dict(n_embd=128, hidden_size=512, num_layers=2, dropout=0.2, block_size=128),
+    }
+    SIZES: ClassVar[tuple] = ("vocab_size", "n_embd", "hidden_size", "num_layers", "block_size")
+
     def __post_init__(self):
-        for k in ("vocab_size", "n_embd", "hidden_size", "num_layers", "block_size"):
-            if int(getattr(self, k)) < 1:
-                raise ValueError(f"LSTMConfig: {k} must be >= 1, got {getattr(self, k)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"LSTMConfig: dropout must be in [0, 1), got {self.dropout}")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "LSTMConfig":
-        if name not in PRESETS:
-            raise ValueError(f"LSTMConfig: unknown preset {name!r} (known: {sorted(PRESETS)})")
-        return cls(**{**PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        self.check()
 
     def num_parameters(self) -> int:
         """Parameters an ``LSTMLM`` of this config holds, from the formula alone (nothing is allocated):
@@ -55,13 +51,6 @@ class LSTMConfig:
     def num_tensors(self) -> int:
         """Arrays in an ``LSTMLM``'s ``state_dict`` of this config (4 per layer + 3)."""
         return 3 + 4 * self.num_layers
-
-
-PRESETS = {
-    "tiny": dict(n_embd=16, hidden_size=32, block_size=32),
-    "cpu": dict(n_embd=64, hidden_size=256, block_size=64),
-    "baby": dict(n_embd=128, hidden_size=512, num_layers=2, dropout=0.2, block_size=128),
-}
 
 
 class LSTMLM(GenerationMixin, Module):

@@ -14,9 +14,7 @@ import numpy as np
 
 from ..io.checkpoint import Checkpoint, CheckpointError, restore
 from ..tokenizers import base as tokenizer_base
-from .gpt import PRESETS as GPT_PRESETS
 from .gpt import GPT, GPTConfig
-from .lstm_lm import PRESETS as LSTM_PRESETS
 from .lstm_lm import LSTMConfig, LSTMLM
 
 
@@ -25,9 +23,13 @@ class ModelSpec:
     name: str
     config_class: type
     model_class: type
-    presets: dict
     tokenizer: str = "char"
     description: str = ""
+
+    @property
+    def presets(self) -> dict:
+        """Size presets, from the config class (``PRESETS``)."""
+        return getattr(self.config_class, "PRESETS", {})
 
     def config(self, preset: str | None = None, **overrides):
         """A config from a preset (or the class defaults) with ``overrides`` applied and validated."""
@@ -173,5 +175,5 @@ def tokenizer_from_checkpoint(ckpt: Checkpoint):
         raise CheckpointError(f"checkpoint {ckpt.path}: the stored tokenizer is malformed ({type(e).__name__}: {_short(str(e))})") from None
 
 
-register(ModelSpec("gpt", GPTConfig, GPT, GPT_PRESETS, "char", "decoder-only Transformer (chapter 08)"))
-register(ModelSpec("lstm", LSTMConfig, LSTMLM, LSTM_PRESETS, "char", "LSTM language model (chapter 05)"))
+register(ModelSpec("gpt", GPTConfig, GPT, "char", "decoder-only Transformer (chapter 08)"))
+register(ModelSpec("lstm", LSTMConfig, LSTMLM, "char", "LSTM language model (chapter 05)"))
