@@ -228,7 +228,8 @@ def test_signed_metadata_of_the_wrong_type_is_a_checkpoint_error(saved, tmp_path
     (lambda m: m["config"].update(colour="red"), "unknown config keys"),
     (lambda m: m.update(model_type="bert"), "unknown model"),
     (lambda m: m["tokenizer"]["chars"].extend("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "tokenizer has"),
-    (lambda m: m["tokenizer"].update(chars=["ab"]), "tokenizer is malformed"),
+    (lambda m: m["tokenizer"].update(chars=["ab"]), "single character"),
+    (lambda m: m["tokenizer"].update(chars=5), "tokenizer"),
     (lambda m: m["tokenizer"].update(type="sentencepiece"), "unknown tokenizer type"),
     (lambda m: m.update(rng_state={"bit_generator": "MT19937", "state": 5}), None),
 ])

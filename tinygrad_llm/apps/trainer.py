@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import backend, optim
+from .. import backend, optim, tokenizers
 from ..io.atomic import ensure_writable_dir, remove_stale_temps
 from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore, save_checkpoint
 from ..models import registry
@@ -253,7 +253,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {ckpt.path}: holds a {ckpt.model_type!r} model, this trainer trains "
                                   f"{name!r}")
         if self.tokenizer is not None and ckpt.tokenizer is not None and \
-                {"type": self.tokenizer.kind, **self.tokenizer.to_dict()} != ckpt.tokenizer:
+                tokenizers.to_dict(self.tokenizer) != ckpt.tokenizer:
             raise CheckpointError(f"checkpoint {ckpt.path}: its tokenizer differs from this trainer's (resuming would "
                                   "change what every token id means); resume with the checkpoint's tokenizer")
         hist = ckpt.metadata.get("history", {})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..io.checkpoint import Checkpoint, CheckpointError, restore
-from ..tokenizers import base as tokenizer_base
+from .. import tokenizers
 from .gpt import GPT, GPTConfig
 from .lstm_lm import LSTMConfig, LSTMLM
 
@@ -163,16 +163,15 @@ def model_from_checkpoint(ckpt: Checkpoint, overrides: dict | None = None):
 
 
 def tokenizer_from_checkpoint(ckpt: Checkpoint):
+    """The checkpoint's tokenizer (``tokenizers.from_dict``; None if it stored none); a malformed one is a
+    ``CheckpointError`` naming the file."""
     if ckpt.tokenizer is None:
         return None
-    d = dict(ckpt.tokenizer)
-    kind = d.pop("type", None)
-    if kind not in tokenizer_base._REGISTRY:
-        raise CheckpointError(f"checkpoint {ckpt.path}: unknown tokenizer type {_short(kind)}")
     try:
-        return tokenizer_base._REGISTRY[kind].from_dict(d)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: the stored tokenizer is malformed ({type(e).__name__}: {_short(str(e))})") from None
+        return tokenizers.from_dict(ckpt.tokenizer, where=f"checkpoint {ckpt.path}: tokenizer")
+    except tokenizers.TokenizerError as e:
+        msg = str(e)
+        raise CheckpointError(msg if len(msg) <= 400 else msg[:400] + "...") from None
 
 
 register(ModelSpec("gpt", GPTConfig, GPT, "char", "decoder-only Transformer (chapter 08)"))
