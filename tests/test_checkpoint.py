@@ -372,7 +372,7 @@ def test_bit_flips_in_the_header_leak_no_raw_exception(saved, tmp_path):
     raw = saved.read_bytes()
     bad = tmp_path / "flip.npz"
     for pos in list(range(0, 200)) + list(range(len(raw) - 300, len(raw))):
-        for bit in (0, 3, 7):
+        for bit in (0, 7):
             b = bytearray(raw)
             b[pos] ^= 1 << bit
             bad.write_bytes(bytes(b))
