@@ -30,6 +30,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
 import mathml  # noqa: E402
+import notebooks  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.site")  # under "mkdocs": strict mode counts its warnings
 
@@ -64,6 +65,7 @@ def on_config(config):
     config.nav = [
         {"Home": "README.md"},
         {"Course": [(c / "README.md").relative_to(ROOT).as_posix() for c in _chapters()]},
+        {"Notebooks": notebooks.walkthroughs()},
         {"Reference": _reference_pages() + [{"Source files": "docs/source.md"}]},
     ]
     for extra in ("README.md", "chapters", "tinygrad_llm"):
@@ -75,13 +77,13 @@ def on_config(config):
 class SourcePage(File):
     """A source file shown as a page: ``tinygrad_llm/nn/layers.py`` at ``tinygrad_llm/nn/layers/``."""
 
-    def __init__(self, rel: str, config):
+    def __init__(self, rel: str, config, content: str | None = None, inclusion=InclusionLevel.NOT_IN_NAV):
         stem = rel[: -len("__init__.py")].rstrip("/") if rel.endswith("/__init__.py") else posixpath.splitext(rel)[0]
         stem = stem.lstrip(".")
         dest = f"{stem}/index.html" if config["use_directory_urls"] else f"{stem}.html"
         super().__init__(rel, str(ROOT), config["site_dir"], config["use_directory_urls"], dest_uri=dest,
-                         inclusion=InclusionLevel.NOT_IN_NAV)  # reached by links and docs/source.md
-        self.content_string = source_markdown(rel)
+                         inclusion=inclusion)  # source pages: reached by links and docs/source.md
+        self.content_string = source_markdown(rel) if content is None else content
 
     def is_documentation_page(self) -> bool:
         return True
@@ -159,8 +161,16 @@ def on_files(files, config):
                 continue
             if path.name == "README.md" or path.suffix in MEDIA:
                 out.append(_repo_page(path.relative_to(ROOT).as_posix(), config))
+    walkthroughs = set(notebooks.walkthroughs())
     for rel in _source_files():
-        out.append(SourcePage(rel, config))
+        if rel not in walkthroughs:
+            out.append(SourcePage(rel, config))
+    for rel in sorted(walkthroughs):  # a walk-through is its notebook, with outputs when executed
+        nb, executed = notebooks.notebook(rel, log=log.info)
+        page, images = notebooks.to_markdown(nb, rel, executed)
+        out.append(SourcePage(rel, config, content=page, inclusion=InclusionLevel.UNDEFINED))
+        for name, data in images.items():
+            out.append(File.generated(config, posixpath.join(posixpath.dirname(rel), name), content=data))
     out.append(File.generated(config, "docs/source.md", content=source_index()))
     return out
 
