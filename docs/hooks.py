@@ -61,11 +61,19 @@ def _source_files() -> list[str]:
     return out + [name for name in BUILD_FILES if (ROOT / name).exists()]
 
 
+def _notebook_title(script: str) -> str:
+    """'06 — Attention' for chapters/06_attention/run.py (the chapter's heading), '+ run_lm.py' for others."""
+    readme = ROOT / posixpath.dirname(script) / "README.md"
+    title = readme.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+    name = posixpath.basename(script)
+    return title if name == "run.py" else f"{title} ({name})"
+
+
 def on_config(config):
     config.nav = [
         {"Home": "README.md"},
         {"Course": [(c / "README.md").relative_to(ROOT).as_posix() for c in _chapters()]},
-        {"Notebooks": notebooks.walkthroughs()},
+        {"Notebooks": [{_notebook_title(s): s} for s in notebooks.walkthroughs()]},
         {"Reference": _reference_pages() + [{"Source files": "docs/source.md"}]},
     ]
     for extra in ("README.md", "chapters", "tinygrad_llm"):
@@ -166,7 +174,11 @@ def on_files(files, config):
         if rel not in walkthroughs:
             out.append(SourcePage(rel, config))
     for rel in sorted(walkthroughs):  # a walk-through is its notebook, with outputs when executed
-        nb, executed = notebooks.notebook(rel, log=log.info)
+        try:
+            nb, executed = notebooks.notebook(rel, log=log.info)
+        except notebooks.NotebookError as exc:
+            log.warning(str(exc))
+            nb, executed = notebooks.read(rel), False
         page, images = notebooks.to_markdown(nb, rel, executed)
         out.append(SourcePage(rel, config, content=page, inclusion=InclusionLevel.UNDEFINED))
         for name, data in images.items():
@@ -209,7 +221,8 @@ _FOLDER_LINK = re.compile(r"(\]\()(?P<target>[^()\s#:]+/)(?P<rest>#[^)\s]*)?\)")
 
 
 def on_page_markdown(markdown, page, config, files):
-    """A link to a folder leads to its ``__init__.py`` (a package) or its ``README.md``."""
+    """A link to a folder leads to its ``__init__.py`` (a package) or its ``README.md``; display math gets
+    its own paragraph (``mathml.separate_display_math``)."""
     here = ROOT / posixpath.dirname(page.file.src_uri)
 
     def fix(m):
@@ -219,7 +232,7 @@ def on_page_markdown(markdown, page, config, files):
                 return f"{m.group(1)}{m.group('target')}{index}{m.group('rest') or ''})"
         return m.group(0)
 
-    return _FOLDER_LINK.sub(fix, markdown)
+    return mathml.separate_display_math(_FOLDER_LINK.sub(fix, markdown))
 
 
 _INLINE = re.compile(r"\\\((.+?)\\\)")

@@ -81,6 +81,39 @@ def to_mathml(tex: str, display: bool = False) -> str:
     return _upright_words(_variants(ml))
 
 
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def separate_display_math(markdown: str) -> str:
+    """Put a blank line before a line that opens ``$$`` and after a line that closes it, outside code fences.
+
+    ``$$a$$`` and ``$$b$$`` on consecutive lines (as docstrings often write them) would otherwise be read as
+    one display block from the first ``$$`` to the last."""
+    out, fence, in_math = [], None, False
+    for line in markdown.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            fence = m.group(1)
+        elif fence is not None and line.strip().startswith(fence[0] * len(fence)):
+            fence = None
+            out.append(line)
+            continue
+        if fence is not None:
+            out.append(line)
+            continue
+        stripped = line.strip()
+        opens = stripped.startswith("$$") and not in_math
+        if opens and out and out[-1].strip():
+            out.append("")
+        out.append(line)
+        count = stripped.count("$$")
+        if count % 2 == 1:
+            in_math = not in_math
+        if stripped.endswith("$$") and not in_math and (opens or count % 2 == 1):
+            out.append("")
+    return "\n".join(out)
+
+
 _ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">(?P<body>.*?)</\1>', re.S)
 _DELIMS = {"\\(": ("\\)", False), "\\[": ("\\]", True)}
 

@@ -26,6 +26,10 @@ KERNEL = "tinygrad-llm-docs"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+class NotebookError(RuntimeError):
+    """A walk-through that raised when executed as a notebook."""
+
+
 def walkthroughs() -> list[str]:
     """Every walk-through script, as a repository path ('chapters/06_attention/run.py')."""
     return sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("chapters/[0-9][0-9]_*/run*.py"))
@@ -36,7 +40,11 @@ def cache_dir() -> pathlib.Path:
 
 
 def execute_enabled() -> bool:
-    return os.environ.get("TINYGRAD_LLM_DOCS_EXECUTE", "0") == "1"
+    """Asked for (TINYGRAD_LLM_DOCS_EXECUTE=1) and possible: the chapter helpers read their options from
+    TINYGRAD_LLM_CHAPTER_ARGS (a kernel's own command line is not a chapter's)."""
+    common = ROOT / "chapters" / "common.py"
+    return (os.environ.get("TINYGRAD_LLM_DOCS_EXECUTE", "0") == "1" and common.is_file()
+            and "TINYGRAD_LLM_CHAPTER_ARGS" in common.read_text(encoding="utf-8"))
 
 
 def _key(script: str) -> str:
@@ -91,7 +99,6 @@ def execute(script: str, timeout: float = 900):
 
 def notebook(script: str, log=None):
     """(notebook, executed?) for ``script``: from the cache, executed now (when enabled), or only read."""
-    import jupytext
     import nbformat
     cached = _cached(script)
     if cached.is_file():
@@ -99,7 +106,10 @@ def notebook(script: str, log=None):
     if execute_enabled():
         if log:
             log(f"executing {script} as a notebook (fast mode)")
-        nb = execute(script)
+        try:
+            nb = execute(script)
+        except Exception as exc:  # a failing cell: the page shows the cells, the build reports the failure
+            raise NotebookError(f"{script} failed as a notebook: {type(exc).__name__}: {str(exc)[-1500:]}") from exc
         cached.parent.mkdir(parents=True, exist_ok=True)
         for old in cached.parent.glob(f"{script.replace('/', '__')[:-3]}.*.ipynb"):
             old.unlink()
@@ -107,7 +117,13 @@ def notebook(script: str, log=None):
         nbformat.write(nb, tmp)
         os.replace(tmp, cached)
         return nb, True
-    return jupytext.read(ROOT / script), False
+    return read(script), False
+
+
+def read(script: str):
+    """The notebook of ``script``, not executed."""
+    import jupytext
+    return jupytext.read(ROOT / script)
 
 
 def _fence(text: str, lang: str) -> str:

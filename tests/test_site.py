@@ -96,12 +96,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # the browser moved on mid-file: not an error
+            super().handle_error(request, client_address)
+
+
 class LocalServer:
     """A folder served on 127.0.0.1 (an unused port), in a thread, for the length of a ``with``."""
 
     def __init__(self, folder: pathlib.Path):
         handler = functools.partial(_QuietHandler, directory=str(folder))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def __enter__(self):
@@ -119,6 +127,13 @@ PAGE_REPORT = r"""() => {
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     if (n.parentElement.closest(skip)) continue;
     for (const mark of %s) if (n.data.includes(mark)) raw.push(n.data.trim().slice(0, 100));
+  }
+  for (const m of document.querySelectorAll('math')) {   // leftovers of a formula that was cut wrongly
+    const host = m.parentElement.classList.contains('arithmatex') ? m.parentElement : m;
+    const before = host.previousSibling, after = host.nextSibling;
+    if (m.textContent.includes('$$')) raw.push('$$ inside a formula: ' + m.textContent.trim().slice(0, 80));
+    if (before && before.nodeType === 3 && /\$\s*$/.test(before.data)) raw.push('stray $ before a formula: ' + before.data.trim().slice(-60));
+    if (after && after.nodeType === 3 && /^\s*\$/.test(after.data)) raw.push('stray $ after a formula: ' + after.data.trim().slice(0, 60));
   }
   const images = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
                       .map(i => i.getAttribute('src'));
@@ -215,6 +230,7 @@ def test_every_page_loads_clean_in_an_offline_browser(built_site):
 BROKEN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>broken</title>
 <link rel="stylesheet" href="https://cdn.example.org/style.css"></head><body><article>
 <p>Raw inline math \\(q_i\\) and display math $$x^2$$ and \\[y\\].</p>
+<p>A formula cut wrongly: $<math><mi>a</mi><mtext>$$</mtext><mi>b</mi></math>$ end.</p>
 <pre><code>$$ in code is fine \\( too</code></pre>
 <p><math><mi>x</mi></math></p>
 <img src="missing.png" alt="a figure that is not there">
@@ -237,8 +253,9 @@ def test_checks_catch_a_broken_page(tmp_path):
     for expected in ("raw LaTeX in the text: 'Raw inline math \\\\(q_i", "$$x^2$$", "\\\\[y",
                      "image did not load: missing.png", "console error: boom", "link to a missing page: /nowhere/",
                      "link to a missing anchor: /broken.html#no-such-anchor",
-                     "requested another host: https://cdn.example.org/style.css"):
+                     "requested another host: https://cdn.example.org/style.css", "$$ inside a formula: a$$b",
+                     "stray $ before a formula", "stray $ after a formula"):
         assert expected in text, f"{expected!r} not reported in:\n{text}"
     assert "in code" not in text
     assert not [p for p in result["problems"] if p.startswith("/ok.html")]
-    assert result["math"] == 2  # one formula on each page
+    assert result["math"] == 3  # two formulas on the broken page, one on the good one
