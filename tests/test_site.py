@@ -17,7 +17,6 @@ import functools
 import http.server
 import os
 import pathlib
-import shutil
 import sys
 import threading
 import time
@@ -25,43 +24,10 @@ import urllib.parse
 
 import pytest
 
+from browser import browser_or_skip, offline_context
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-default-apps",
-    # offline: every host name fails to resolve, except the local server's address
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 RAW_MATH = ("\\(", "\\[", "$$")
-
-
-def chromium_path() -> str | None:
-    env = os.environ.get("CHROMIUM")
-    if env:
-        return env
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def browser_or_skip() -> str:
-    """The Chromium executable, or skip (fail where TINYGRAD_LLM_REQUIRE_BROWSER=1) with the reason."""
-    reason = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "the playwright package is not installed (pip install -e .[dev])"
-    exe = chromium_path()
-    if reason is None and exe is None:
-        reason = "no Chromium found (Debian: apt-get install chromium; or set CHROMIUM=/path/to/chrome)"
-    if reason is None:
-        return exe
-    if os.environ.get("TINYGRAD_LLM_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser check required but {reason}")
-    pytest.skip(reason)
 
 
 sys.path.insert(0, str(ROOT / "docs"))
@@ -169,25 +135,8 @@ def check_site(site: pathlib.Path, exe: str, pages: list[str] | None = None) -> 
     problems, ids_of, anchors, math_drawn = [], {}, [], 0
     t0 = time.perf_counter()
     with LocalServer(site) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(service_workers="block")
         current = {"page": None}
-
-        def outside(route):  # anything not from the local server is a failure, and is not fetched
-            problems.append(f"{current['page']}: requested another host: {route.request.url}")
-            route.abort()
-
-        context.route(lambda url: not url.startswith(server.origin + "/"), outside)
-        tab = context.new_page()
-        tab.on("console", lambda m: m.type == "error" and problems.append(
-            f"{current['page']}: console error: {m.text}"))
-        tab.on("pageerror", lambda e: problems.append(f"{current['page']}: uncaught exception: {e}"))
-        # ERR_ABORTED: cut short by the next navigation (a favicon, the search index); a missing file is a
-        # 4xx response, reported below, and a request to another host is reported by `outside`
-        tab.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and problems.append(
-            f"{current['page']}: failed request {r.url} ({r.failure})"))
-        tab.on("response", lambda r: r.status >= 400 and problems.append(
-            f"{current['page']}: HTTP {r.status} for {r.url}"))
+        browser, tab = offline_context(pw, exe, server.origin, lambda text: problems.append(f"{current['page']}: {text}"))
         for path in pages:
             current["page"] = path
             response = tab.goto(server.origin + path, wait_until="load")
