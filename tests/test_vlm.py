@@ -292,6 +292,17 @@ def tiny_trained(splits):
     return app.train_vlm("tiny", cfg, splits=splits, log=None)
 
 
+@pytest.mark.parametrize("kw", [{}, {"embed_dim": 0}, {"vit_dim": 32, "vit_depth": 1, "vit_heads": 2, "n_layer": 1,
+                                 "n_head": 2, "n_embd": 32, "embed_dim": 16, "text_layers": 2, "vocab_size": 50}])
+def test_config_formulas_count_the_parameters_and_arrays_a_checkpoint_must_hold(kw):
+    """The registry checks a checkpoint against these formulas before it builds anything."""
+    c = VLMConfig(**kw)
+    m = VisionLanguageModel(c)
+    assert c.num_parameters() == m.num_parameters() and c.num_tensors() == len(m.state_dict())
+    v = ViTConfig(dim=16, depth=2, heads=2, mlp_ratio=2)
+    assert v.num_parameters() == ViT(v).num_parameters() and v.num_tensors() == len(ViT(v).state_dict())
+
+
 def test_vlm_config_checks_sizes():
     with pytest.raises(ValueError, match="pixel-shuffled"):
         VLMConfig(image_size=24, patch_size=4, shuffle_factor=4)

@@ -431,7 +431,7 @@ def train_from_args(args) -> int:
         clip = replace(cfg, steps=args.clip_steps, batch_size=args.clip_batch_size, seed=args.seed + 1,
                        warmup_steps=min(args.warmup, args.clip_steps), eval_interval=0)
     overrides = {"dropout": args.dropout} if args.dropout is not None else {}
-    trainer = train_vlm(args.preset, cfg, clip, n_train=args.scenes, n_test=200, n_unseen=200, resume=args.resume,
+    trainer = train_vlm(args.preset or "cpu", cfg, clip, n_train=args.scenes, n_test=200, n_unseen=200, resume=args.resume,
                         log=None if args.quiet else print, **overrides)
     ev = trainer.history["eval"][-1]
     print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; held-out caption exact match "

@@ -4,7 +4,8 @@
 - ``checkpoint.py``: training checkpoints, one ``.npz`` of arrays plus JSON metadata, checksummed;
 - ``safetensors.py``: our own safetensors reader and writer (validated header, bounded sizes);
 - ``gguf.py``: llama.cpp's GGUF files, read through the ``gguf`` package with our own checks;
-- ``image.py``: PNG images through Pillow (declared size bounded before decoding, mode and shape checked).
+- ``image.py``: PNG images through Pillow (declared size bounded before decoding, mode and shape checked);
+- ``paths.py``: user-given paths checked (missing, a directory, not UTF-8) with one-line errors.
 """
 from .atomic import atomic_write, atomic_write_text
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore, save_checkpoint

@@ -66,6 +66,18 @@ class ViTConfig(ModelConfig):
     def num_patches(self) -> int:
         return self.grid ** 2
 
+    def num_parameters(self) -> int:
+        r"""Parameters of a ``ViT`` of this config, from the formula alone: the patch embedding $CP^2D + D$,
+        the class token and positions $(N + 2)D$, per block $(4 + 2m)D^2 + (9 + m)D$ (attention $4D^2 + 4D$,
+        MLP of ratio $m$ $2mD^2 + (m + 1)D$, two LayerNorms $4D$), the final LayerNorm $2D$."""
+        C, P, D, m = self.channels, self.patch_size, self.dim, self.mlp_ratio
+        block = (4 + 2 * m) * D * D + (9 + m) * D
+        return C * P * P * D + D + (self.num_patches + 2) * D + self.depth * block + 2 * D
+
+    def num_tensors(self) -> int:
+        """Arrays in a ``ViT``'s ``state_dict``: 4 (patch weight and bias, class token, positions), 12 a block, 2."""
+        return 6 + 12 * self.depth
+
 
 def sincos_2d(grid: int, dim: int) -> np.ndarray:
     """(1 + grid^2, dim) starting values of the position embedding: zeros for the class token, then

@@ -87,6 +87,25 @@ class VLMConfig(ModelConfig):
         """How many prefix tokens an image becomes: $(S/r)^2$."""
         return (self.image_size // self.patch_size // self.shuffle_factor) ** 2
 
+    def num_parameters(self) -> int:
+        r"""Parameters of a ``VisionLanguageModel`` of this config (with its GPT decoder), from the formula
+        alone: the ViT, the projector $r^2 D_v D_\ell$, the GPT, and with a contrastive head the text encoder
+        ($V D_v + T_{max} D_v$, ``text_layers`` blocks of $12 D_v^2 + 13 D_v$, $2 D_v$), the two projections
+        $2 D_v E$ and the temperature."""
+        D, E = self.vit_dim, self.embed_dim
+        n = (self.vit_config().num_parameters() + self.shuffle_factor ** 2 * D * self.n_embd
+             + self.gpt_config().num_parameters())
+        if E:
+            n += (self.vocab_size + self.text_max_len) * D + self.text_layers * (12 * D * D + 13 * D) + 2 * D
+            n += 2 * D * E + 1
+        return n
+
+    def num_tensors(self) -> int:
+        """Arrays in the ``state_dict``: the ViT's, 1 for the projector, the GPT's, and with a contrastive head
+        2 embeddings + 12 a text block + 2 + 2 projections + the temperature."""
+        n = self.vit_config().num_tensors() + 1 + self.gpt_config().num_tensors()
+        return n + (7 + 12 * self.text_layers if self.embed_dim else 0)
+
     def vit_config(self) -> ViTConfig:
         return ViTConfig(image_size=self.image_size, patch_size=self.patch_size, channels=self.channels,
                          dim=self.vit_dim, depth=self.vit_depth, heads=self.vit_heads, dropout=self.dropout)
