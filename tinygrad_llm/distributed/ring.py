@@ -14,11 +14,21 @@ $$2\,(N-1)\cdot\frac{M}{N} = 2\,\frac{N-1}{N}\,M \ \text{bytes}$$
 — almost $2M$ however many ranks there are, which is why the ring is bandwidth-optimal. With latency
 $\alpha$ and bandwidth $\beta$ per message, $t = 2(N-1)\alpha + 2\frac{N-1}{N}\frac{M}{\beta}$.
 
+**Predicting a data-parallel step** (``predict_step``). A step on each of $N$ nodes computes for
+$t_c = 6P\cdot\text{tokens}/F$ (forward + backward, $\approx 6$ FLOPs per parameter and token, at $F$ FLOP/s)
+and allreduces $M = 4P$ gradient bytes in $k = \lceil M / \text{bucket}\rceil$ buckets:
+$t_{comm} = 2k(N-1)\alpha + 2\frac{N-1}{N}\frac{M}{\beta}$. Buckets overlap backward, about $\frac23 t_c$,
+so only the rest shows: $t_{step} = t_c + \max(0, t_{comm} - \frac23 t_c)$, and the scaling efficiency
+(throughput per node against one node alone) is $t_c / t_{step}$. Communication stops hiding once
+$t_{comm} > \frac23 t_c$, i.e. once a node computes faster than $F^* = \frac23\cdot 6P\cdot\text{tokens}/t_{comm}$.
+
 Each step is one ``Sendrecv`` (a send to the right and a receive from the left posted together): if every
 rank first called a blocking ``Send``, large messages (beyond MPI's eager limit) would wait for a matching
 receive that no rank has posted yet, and the ring would deadlock.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -78,3 +88,22 @@ def fit_alpha_beta(sizes, times, N: int) -> tuple[float, float]:
     if b <= 0:
         raise ValueError("fit_alpha_beta: the fitted bandwidth is not positive; the timings do not grow with size")
     return float(max(a, 0.0)), float(1.0 / b)
+
+
+def predict_step(params: int, tokens: int, flops: float, N: int, alpha: float, beta: float,
+                 bucket_bytes: float = 25 * 2 ** 20, backward_fraction: float = 2 / 3, bytes_per_grad: int = 4) -> dict:
+    """One data-parallel step of a model with ``params`` parameters, ``tokens`` tokens per node and step, on
+    ``N`` nodes computing ``flops`` FLOP/s each, over a network of latency ``alpha`` (s) and bandwidth
+    ``beta`` (bytes/s). Returns compute, communication, exposed communication and step seconds, the scaling
+    efficiency, the bucket count and ``break_even_flops`` $F^*$ (see the module docstring)."""
+    if min(params, tokens, flops, N, beta) <= 0 or alpha < 0:
+        raise ValueError(f"predict_step: needs positive sizes and rates, got params={params}, tokens={tokens}, "
+                         f"flops={flops}, N={N}, alpha={alpha}, beta={beta}")
+    M = bytes_per_grad * params
+    k = max(1, math.ceil(M / bucket_bytes))
+    tc = 6.0 * params * tokens / flops
+    tcomm = 2 * k * (N - 1) * alpha + 2 * (N - 1) / N * M / beta
+    exposed = max(0.0, tcomm - backward_fraction * tc)
+    return {"compute_s": tc, "comm_s": tcomm, "exposed_s": exposed, "step_s": tc + exposed,
+            "efficiency": tc / (tc + exposed), "buckets": k,
+            "break_even_flops": backward_fraction * 6.0 * params * tokens / tcomm if tcomm > 0 else math.inf}
