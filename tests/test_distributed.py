@@ -163,4 +163,4 @@ def test_cli_trains_on_two_processes_rank_0_reports_and_saves(tmp_path):
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "bad"), "--batch-size", "3"], capture_output=True, text=True,
                          timeout=240, env=env)
     assert bad.returncode != 0
-    assert "batch size 3 is not divisible by 2 ranks" in bad.stderr and "Traceback" not in bad.stderr
+    assert "--batch-size: 3 is not divisible by --nproc 2" in bad.stderr and "Traceback" not in bad.stderr
