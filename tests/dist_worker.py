@@ -231,8 +231,15 @@ def mismatch(comm, out):
     lm_trainer(m, tr, va, config(), comm=comm).fit()
 
 
+def config_mismatch(comm, out):
+    """Rank 1 was started with another learning rate: the config check names it on every rank."""
+    tr, va = corpus()
+    m = build("gpt", "float32")
+    lm_trainer(m, tr, va, config(lr=3e-3 if comm.rank == 0 else 1e-3), comm=comm).fit()
+
+
 SCENARIOS = {"equivalence": equivalence, "bucketing": bucketing, "no_sync": no_sync, "zero": zero,
-             "resume_write": resume_write, "ring": ring, "raise": raise_on_one_rank, "mismatch": mismatch}
+             "resume_write": resume_write, "ring": ring, "raise": raise_on_one_rank, "mismatch": mismatch, "config_mismatch": config_mismatch}
 
 
 def main(names, out):

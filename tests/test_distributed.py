@@ -151,6 +151,12 @@ def test_ranks_disagreeing_on_shapes_fail_with_a_clear_error_on_rank_0(tmp_path)
             "but wte.weight has shape (20, 48) (float32) on rank 1") in r.stderr
 
 
+def test_ranks_disagreeing_on_the_config_fail_naming_the_setting(tmp_path):
+    r, _ = mpirun(["config_mismatch"], tmp_path, timeout=120)
+    assert r.returncode != 0
+    assert "on rank 0 of 2: ValueError: data parallel: config train.lr is 0.003 on rank 0 but 0.001 on rank 1" in r.stderr
+
+
 def test_cli_trains_on_two_processes_rank_0_reports_and_saves(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

@@ -63,11 +63,21 @@ def check_agreement(comm, model, config: dict | None = None):
             i = next(i for i in range(len(a)) if a[i] != b[i])
             raise ValueError(f"data parallel: parameter {a[i][0]} has shape {tuple(a[i][1])} ({a[i][2]}) on rank 0 "
                              f"but {b[i][0]} has shape {tuple(b[i][1])} ({b[i][2]}) on rank {r}")
-        if other["config"] != ref["config"]:
-            keys = sorted(set(ref["config"]) | set(other["config"]))
-            k = next(k for k in keys if ref["config"].get(k) != other["config"].get(k))
-            raise ValueError(f"data parallel: config {k!r} is {ref['config'].get(k)!r} on rank 0 but "
-                             f"{other['config'].get(k)!r} on rank {r}")
+        a, b = _flat(ref["config"]), _flat(other["config"])
+        if a != b:
+            k = next(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+            raise ValueError(f"data parallel: config {k} is {a.get(k)!r} on rank 0 but {b.get(k)!r} on rank {r}")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """``{"train": {"lr": 1}}`` -> ``{"train.lr": 1}``, so a difference names the one setting."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 class _Bucket:
