@@ -20,7 +20,10 @@ The API (JSON in, JSON out; ``/api/generate`` streams one JSON object a line ove
 | ``POST /api/attention`` | ``ids``, ``layer`` | that layer's attention probabilities per head over the last tokens |
 
 Every request has its own state (its own KV cache inside the loop, its own random generator seeded by
-``seed``); nothing is shared between requests but the model's weights, which no request changes. Bounded:
+``seed``); nothing is shared between requests but the model's weights, which no request changes. The
+model computes for one request at a time (a lock around each forward pass, so open generations take turns
+step by step): Numba's ``workqueue`` threading layer, which the kernels use, aborts the process when two
+threads run parallel kernels at once. Bounded:
 the body size, the prompt's length in tokens, ``max_new_tokens``, the tokens an attention map covers and
 the number of model computations running at once are limited, and each is refused with a 4xx answer
 ``{"error": reason}`` (413 body too large, 429 too many at once, 400 for bad parameters: unknown fields,
@@ -142,6 +145,7 @@ class Playground:
         self.model, self.tokenizer, self.name, self.source, self.limits = model.eval(), tokenizer, name, source, limits
         self.chat_template, self.chat_stop = chat_template, chat_stop
         self.slots = threading.BoundedSemaphore(limits.max_concurrent)
+        self.lock = threading.Lock()                                 # one forward pass at a time
         d = SAMPLING_DEFAULTS[source]
         self.defaults = {"temperature": d["temperature"], "max_new_tokens": min(d["max_new_tokens"],
                          limits.max_new_tokens), "top_k": None, "top_p": None, "seed": 0}
@@ -223,7 +227,7 @@ class Playground:
                        f"{self.limits.max_prompt_tokens} (serve --max-prompt-tokens)")
         eos = self.chat_stop if body["chat"] else getattr(self.model, "default_eos_token_id", None)
         slot = self._slot()
-        steps = generate_stream(self.model, np.array([prompt], np.int64), n_new, temperature=t, top_k=k, top_p=p,
+        steps = generate_stream(_Locked(self.model, self.lock), np.array([prompt], np.int64), n_new, temperature=t, top_k=k, top_p=p,
                                 do_sample=t > 0, eos_token_id=eos, rng=np.random.default_rng(seed))
         params = {"temperature": t, "top_k": k, "top_p": p, "max_new_tokens": n_new, "seed": seed,
                   "chat": body["chat"]}
@@ -262,7 +266,7 @@ class Playground:
         body = _fields(body, {"ids": None, "temperature": 1.0, "top_k": None, "top_p": None}, required=("ids",))
         ids = self._ids(body["ids"])
         t, k, p = check_sampling(body)
-        with self._slot(), no_grad():
+        with self._slot(), self.lock, no_grad():
             logits, _ = self.model.next_logits(ids, None, use_cache=True)
         z = np.asarray(logits, np.float64)
         model_p = sampling_probs(z, 1.0)[0]
@@ -285,13 +289,32 @@ class Playground:
         layer = _int("layer", body["layer"], 0, self.layers - 1)
         n = min(self.limits.max_attention_tokens, self.context or ids.shape[1])
         window = ids[:, -n:]
-        with self._slot(), no_grad(), capture_attention() as maps:
+        with self._slot(), self.lock, no_grad(), capture_attention() as maps:
             self.model(window)
         T = window.shape[1]
         a = maps[layer].reshape(self.heads, T, T)                     # query head h reads K/V head h // group
         return {"layer": layer, "layers": self.layers, "heads": self.heads, "kv_heads": self.kv_heads,
                 "offset": int(ids.shape[1] - T), "tokens": self._tokens(window[0]),
                 "maps": np.round(a.astype(np.float64), 4).tolist()}
+
+
+class _Locked:
+    """A decoder seen through a lock: each ``next_logits`` call (one step of a generation) holds it."""
+
+    training = False
+
+    def __init__(self, model, lock):
+        self.model, self.lock = model, lock
+
+    def eval(self):
+        return self
+
+    def next_logits(self, ids, state=None, use_cache=True):
+        with self.lock:
+            return self.model.next_logits(ids, state, use_cache=use_cache)
+
+    def reorder_state(self, state, rows):
+        return self.model.reorder_state(state, rows)
 
 
 class _Stream:

@@ -226,7 +226,7 @@ const refreshDistribution = latestOnly(async () => {
   const where = i === null ? "the token after the prompt" : `step ${i} (drawn: \u201c${visible(chosen.piece)}\u201d, model p = ${chosen.prob.toFixed(3)})`;
   const how = params.temperature === 0 ? "greedy" : `temperature ${params.temperature}` +
     (params.top_k ? `, top-k ${params.top_k}` : "") + (params.top_p ? `, top-p ${params.top_p}` : "");
-  $("distribution-caption").textContent = `${where} — ${how}: ${data.kept} tokens can be drawn, entropy ${data.entropy.toFixed(3)} nats.`;
+  $("distribution-caption").textContent = `${where} — ${how}: ${data.kept} token${data.kept === 1 ? "" : "s"} can be drawn, entropy ${data.entropy.toFixed(3)} nats.`;
 });
 
 // ------------------------------------------------------------------ attention (chapters 06-07)
