@@ -458,6 +458,7 @@ def test_page_in_offline_chromium(served, tmp_path):
 def test_docs_page_shows_the_committed_screenshot():
     page = (ROOT / "docs" / "playground.md").read_text()
     assert "](images/playground.png)" in page
+    assert f"at most its last {serve.Limits().max_attention_tokens} tokens" in page
     png = (ROOT / "docs" / "images" / "playground.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
     for readme in ("README.md", "chapters/03_tokenization/README.md", "chapters/06_attention/README.md",
