@@ -26,7 +26,7 @@ step by step): Numba's ``workqueue`` threading layer, which the kernels use, abo
 threads run parallel kernels at once. Bounded:
 the body size, the prompt's length in tokens, ``max_new_tokens``, the tokens an attention map covers and
 the number of model computations running at once are limited, and each is refused with a 4xx answer
-``{"error": reason}`` (413 body too large, 429 too many at once, 400 for bad parameters: unknown fields,
+``{"error": reason}`` (413 body too large, 429 too many at once, 415 a body not declared JSON, 400 for bad parameters: unknown fields,
 wrong types, a negative temperature, top-p outside (0, 1], a body that is not UTF-8 or not JSON). The
 server keeps serving after any bad request; Ctrl-C stops it.
 """
@@ -52,6 +52,7 @@ STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]       # the checkout: chapters/ and tinygrad_llm/
 SOURCE_TREES = ("chapters", "tinygrad_llm")
 TOP = 10                                                          # tokens listed per distribution
+LOOPBACK = ("127.0.0.1", "::1", "[::1]")
 CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
@@ -238,7 +239,10 @@ class Playground:
         try:
             yield {"event": "start", "prompt": self._tokens(prompt), "params": params}
             t0, n, last = time.perf_counter(), 0, None
-            for ids, logits in steps:
+            for ids, logits in _failing_as_line(steps):
+                if isinstance(ids, dict):                            # the model failed: say so, stop
+                    yield ids
+                    return
                 i = int(ids[0, -1])
                 z = np.asarray(logits, np.float64)
                 model_p = sampling_probs(z, 1.0)[0]                        # the model's own distribution
@@ -296,6 +300,14 @@ class Playground:
         return {"layer": layer, "layers": self.layers, "heads": self.heads, "kv_heads": self.kv_heads,
                 "offset": int(ids.shape[1] - T), "tokens": self._tokens(window[0]),
                 "maps": np.round(a.astype(np.float64), 4).tolist()}
+
+
+def _failing_as_line(steps):
+    """The steps; an exception from the model becomes one last item ``({"event": "error", ...}, None)``."""
+    try:
+        yield from steps
+    except Exception as e:                                          # noqa: BLE001 - reported to the page
+        yield {"event": "error", "error": f"{type(e).__name__}: {e}"}, None
 
 
 class _Locked:
@@ -363,6 +375,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "tinygrad-llm-serve"
+    timeout = 60                            # seconds a silent client may hold a connection
     playground: Playground = None           # set by make_server on a subclass
     verbose = False
 
@@ -393,9 +406,20 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self._json(status, {"error": message}, [("Connection", "close")] if close else ())
 
+    def _host_ok(self) -> bool:
+        """On a loopback address, only requests addressed to it (a web page that rebinds its own host name
+        to 127.0.0.1 sends its own name in Host and is refused)."""
+        if self.server.server_address[0] not in LOOPBACK:
+            return True
+        host = self.headers.get("Host") or ""
+        name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        return name in LOOPBACK or name == "localhost"
+
     # ---------------------------------------------------------------- GET
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        if not self._host_ok():
+            return self._error(HTTPStatus.FORBIDDEN, "this server answers requests addressed to 127.0.0.1 only")
         if path in STATIC:
             name, ctype = STATIC[path]
             return self._send(HTTPStatus.OK, (ASSETS / name).read_bytes(), ctype)
@@ -427,19 +451,29 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         path = self.path.split("?", 1)[0]
         try:
+            if not self._host_ok():
+                raise RequestError(HTTPStatus.FORBIDDEN, "this server answers requests addressed to 127.0.0.1 only")
             if path not in self.ROUTES and path != "/api/generate":
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {path}")
             body = self._body()
             if path == "/api/generate":
                 return self._stream(self.playground.generation(body))
             answer = getattr(self.playground, self.ROUTES[path])(body)
-        except RequestError as e:
+        except RequestError as e:                  # the body may be unread: close after answering
             return self._error(e.status, str(e), close=e.status in (HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                                                                   HTTPStatus.LENGTH_REQUIRED))
+                                                                   HTTPStatus.LENGTH_REQUIRED,
+                                                                   HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                                                                   HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND))
         self._json(HTTPStatus.OK, answer)
 
     def _body(self):
-        """The request's JSON object: sized, UTF-8, JSON, an object — or a RequestError saying which not."""
+        """The request's JSON object: sized, UTF-8, JSON, an object — or a RequestError saying which not.
+        The body must be declared JSON: a form on another web site cannot send that without the browser
+        asking first (and this server does not answer that question), so other sites cannot drive it."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                               f"send the body as Content-Type: application/json, not {ctype or 'nothing'}")
         if self.headers.get("Transfer-Encoding"):
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length, not chunked")
         length = self.headers.get("Content-Length")

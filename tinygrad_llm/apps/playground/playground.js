@@ -137,6 +137,8 @@ function onEvent(ev) {
     $("output").append(tokenSpan(ev, state.generated.length - 1));
     if (state.generated.length === 1) selectStep(0);
     $("status").textContent = `${state.generated.length} tokens…`;
+  } else if (ev.event === "error") {
+    setError(ev.error);
   } else if (ev.event === "done") {
     const rate = ev.tokens_per_s === null ? "" : `, ${ev.tokens_per_s} tokens/s`;
     const why = ev.stopped === "eos" ? "the model ended the text" : "max new tokens reached";
