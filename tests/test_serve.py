@@ -236,6 +236,8 @@ BAD = [
     ("/api/generate", {**GOOD, "max_new_tokens": True}, 400, "max_new_tokens must be a whole number"),
     ("/api/generate", {**GOOD, "max_new_tokens": 501}, 400, "max_new_tokens must be <= 500"),
     ("/api/generate", {**GOOD, "stream": True}, 400, "unknown field stream"),
+    ("/api/generate", {**GOOD, "seed": -1}, 400, "seed must be >= 0"),
+    ("/api/generate", {**GOOD, "chat": "yes"}, 400, "chat must be true or false"),
     ("/api/generate", {"max_new_tokens": 2}, 400, "missing field prompt"),
     ("/api/generate", {**GOOD, "prompt": ""}, 400, "prompt must be a non-empty string"),
     ("/api/generate", {**GOOD, "prompt": "ROMEO: 😀"}, 400, "cannot be encoded"),

@@ -214,7 +214,7 @@ class Playground:
         t, k, p = check_sampling(body)
         n_new = _int("max_new_tokens", body["max_new_tokens"], 1, self.limits.max_new_tokens,
                      " (serve --max-new-tokens)")
-        seed = _int("seed", body["seed"])
+        seed = _int("seed", body["seed"], 0)
         if not isinstance(body["chat"], bool):
             raise _bad(f"chat must be true or false, got {json.dumps(body['chat'])}")
         if body["chat"] and self.chat_template is None:
@@ -228,8 +228,8 @@ class Playground:
                        f"{self.limits.max_prompt_tokens} (serve --max-prompt-tokens)")
         eos = self.chat_stop if body["chat"] else getattr(self.model, "default_eos_token_id", None)
         slot = self._slot()
-        steps = generate_stream(_Locked(self.model, self.lock), np.array([prompt], np.int64), n_new, temperature=t, top_k=k, top_p=p,
-                                do_sample=t > 0, eos_token_id=eos, rng=np.random.default_rng(seed))
+        steps = generate_stream(_Locked(self.model, self.lock), np.array([prompt], np.int64), n_new, temperature=t,
+                                top_k=k, top_p=p, do_sample=t > 0, eos_token_id=eos, rng=np.random.default_rng(seed))
         params = {"temperature": t, "top_k": k, "top_p": p, "max_new_tokens": n_new, "seed": seed,
                   "chat": body["chat"]}
         return _Stream(self._lines(slot, steps, prompt, params, eos), slot)

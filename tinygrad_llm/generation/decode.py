@@ -4,9 +4,9 @@ $$x_{t+1} \sim p_\theta(\cdot \mid x_{\le t})$$
 
 How a token is chosen is ``sampling.py`` (greedy, temperature, top-k, top-p); ``num_beams > 1`` hands
 the prompt to ``beam.py`` instead. A model plugs in with ``next_logits`` and ``reorder_state``
-(``generation/__init__.py``); ``GenerationMixin`` gives it the familiar ``model.generate(ids, ...)``. ``generate_stream`` is the same loop
-handing out each step as it happens (the new token and the logits it was chosen from), for a caller that
-shows tokens as they come.
+(``generation/__init__.py``); ``GenerationMixin`` gives it the familiar ``model.generate(ids, ...)``.
+``generate_stream`` is the same loop handing out each step as it happens (the new token and the logits it
+was chosen from), for a caller that shows tokens as they come.
 """
 from __future__ import annotations
 
