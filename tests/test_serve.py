@@ -361,6 +361,8 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
     r = _cli("serve", str(tmp_path / "missing.npz"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "missing.npz not found" in r.stderr
+    r = _cli("serve", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "is a directory" in r.stderr
     r = _cli("serve")
     assert r.returncode == 2 and "give a checkpoint or --pretrained" in r.stderr
     from tinygrad_llm import cli

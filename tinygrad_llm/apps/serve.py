@@ -559,10 +559,12 @@ def load_playground(args) -> Playground:
                           chat_template=lambda text: pretrained.chat_prompt(text, args.pretrained),
                           chat_stop=tok.token_to_id("<|im_end|>"))
     from ..io.checkpoint import load_checkpoint
+    from ..io.paths import require_file
     from ..models import registry
-    if not os.path.isfile(args.checkpoint):
+    if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(f"checkpoint {args.checkpoint} not found (train one with `tinygrad-llm train "
                                 "--out DIR`, or `make demo`)")
+    require_file(args.checkpoint, "checkpoint")                      # not a folder
     model, tok = registry.from_checkpoint(load_checkpoint(args.checkpoint))
     if tok is None:
         raise ValueError(f"checkpoint {args.checkpoint} stores no tokenizer")
