@@ -19,8 +19,9 @@ import time
 
 from .apps import arguments
 
+# after this module's own train / generate / eval / bench
 SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
-                      "tinygrad_llm.apps.finetune", "tinygrad_llm.apps.serve")   # after this module's own train / generate / eval / bench
+                      "tinygrad_llm.apps.finetune", "tinygrad_llm.apps.serve")
 
 
 class CLIError(ValueError):
@@ -200,10 +201,9 @@ def register(sub):
                        epilog="examples:\n  tinygrad-llm train --model gpt --preset cpu --steps 1500 --out runs/gpt-cpu"
                               "\n  tinygrad-llm train --model lstm --preset tiny --corpus my.txt --minutes 2")
     p.add_argument("--model", choices=registry.names(), default=None,
-                   help="model (default: gpt, or the checkpoint's with --resume): " + "; ".join(
-                       f"{n} = {registry.get(n).description}" for n in registry.names()))
-    p.add_argument("--preset", default=None, help="size preset (default: cpu, or the checkpoint's with --resume); "
-                   + "; ".join(f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()))
+                   help="(default gpt, or the checkpoint's with --resume) model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
+    p.add_argument("--preset", default=None, help="size preset (default cpu, or the checkpoint's with --resume); " + "; ".join(
+        f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()))
     p.add_argument("--corpus", default=None, metavar="FILE",
                    help="UTF-8 text file to train on (default: the bundled Shakespeare corpus)")
     p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps")
@@ -217,7 +217,7 @@ def register(sub):
     p.add_argument("--eval-interval", type=_positive_int, default=250, metavar="N",
                    help="evaluate on the validation split and save a checkpoint every N steps")
     p.add_argument("--checkpoint-interval", type=_nonneg_int, default=0, metavar="N",
-                   help="also save a checkpoint every N steps between evaluations (0 = at evaluations only)")
+                   help="also save a checkpoint every N steps between evaluations (default 0: at evaluations only)")
     p.add_argument("--seed", type=int, default=1337, help="seed of the run: initialisation, batches, dropout")
     p.add_argument("--device", default="cpu", help="cpu (default; the trainer runs on the CPU for now) or cuda")
     p.add_argument("--out", default="runs/gpt-cpu", metavar="DIR",
