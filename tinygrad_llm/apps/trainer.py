@@ -89,8 +89,8 @@ class Trainer:
         self.model, self.task, self.tokenizer = model, task, tokenizer
         self.model_name, self.metadata = model_name, dict(metadata or {})
         # [start:optimizer]
-        groups = (model.parameters() if c.decay_all          # no decay on biases / LayerNorm unless asked
-                  else optim.param_groups_for_weight_decay(model, c.weight_decay))
+        groups = ([p for p in model.parameters() if p.requires_grad] if c.decay_all   # frozen weights: no state
+                  else optim.param_groups_for_weight_decay(model, c.weight_decay))   # no decay on biases / norms
         self.optimizer = optim.AdamW(groups, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
         self.scheduler = optim.LambdaLR(self.optimizer, make_schedule(c))
         # [end:optimizer]
