@@ -158,3 +158,23 @@ def test_compare_runs_resumes_and_summarises(tmp_path):
     assert set(s["naive_bayes"]) == {"8", "16"} and s["tinylora"]["16"]["accuracy"][2] == 2
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["rows"]) == len(rows)
+
+
+def test_cli_recipes_and_classify_with_a_lora_adapter(tmp_path, capsys):
+    from tinygrad_llm import cli
+    from tinygrad_llm.io.adapters import model_identity, save_adapter
+    parser = cli.build_parser()
+    args = parser.parse_args(["finetune", "--task", "question", "--lora", "--lora-r", "4", "--lora-targets", "query,value"])
+    r = ft._recipe(args)
+    assert r["method"] == "lora" and r["r"] == 4 and r["targets"] == ("query", "value") and r["lr"] == 5e-4
+    assert ft._recipe(parser.parse_args(["finetune"]))["lr"] == 2e-5                     # genre: the tutorial's
+    assert ft._recipe(parser.parse_args(["finetune", "--task", "question", "--lr", "3e-5"]))["lr"] == 3e-5
+    model = ft.MeanPoolClassifier.from_pretrained(ft.minilm_dir(), 2)
+    apply_lora(model, ["query", "value"], 4, 8, also_train=["classifier"])
+    save_adapter(model, tmp_path / "q" / "adapter", model_identity(model, "all-MiniLM-L6-v2") | {"labels": ["statement", "question"]})
+    assert cli.main(["classify", str(tmp_path / "q"), "--text", "Is he come", "He is come"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["Is he come", "He is come"]
+    assert all(line.split("\t")[0] in ("statement", "question") for line in lines)
+    assert cli.main(["classify", str(tmp_path / "nothing"), "--text", "x"]) == 2
+    assert "holds neither a model" in capsys.readouterr().err

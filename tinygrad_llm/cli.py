@@ -116,6 +116,8 @@ def cmd_generate(args):
     if args.pretrained:                                # a shipped pretrained model instead of a checkpoint
         from .apps import pretrained
         return pretrained.run(args)
+    if args.adapter:
+        raise CLIError("generate: --adapter needs --pretrained NAME (adapters are trained on pretrained models)")
     if args.checkpoint is None:
         raise CLIError("generate: give a checkpoint (checkpoint.npz) or --pretrained NAME")
     model, tok = _load(args.checkpoint)
@@ -203,6 +205,8 @@ def register(sub):
     p.add_argument("--pretrained", default=None, metavar="NAME",
                    help="generate with a shipped pretrained model instead (smollm2)")
     p.add_argument("--chat", action="store_true", help="with --pretrained: use the instruct chat template")
+    p.add_argument("--adapter", default=None, metavar="DIR",
+                   help="with --pretrained: apply the LoRA adapter in DIR (`finetune --task instruct --lora`)")
     _add_sampling(p)
     p.set_defaults(func=cmd_generate)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from ..autograd import no_grad
 from ..data import load_plays
 from ..data.dialogue import balanced_sample, question_sentences
 from ..io.atomic import atomic_write_text
+from ..io.adapters import load_adapter, model_identity, read_adapter_config, save_adapter
 from ..io.safetensors import save_file
 from .. import backend
 from .. import functional as F
@@ -227,29 +227,15 @@ def finetune(model, tokenizer, train, test=None, epochs: int = 3, batch_size: in
                         eval_every, progress, n_classes, min_steps).fit()
 
 
-def first_step_measured(trainer) -> float:
-    """Run the trainer's first step under ``tracemalloc`` and return the peak bytes NumPy allocated in it:
-    activations, gradients and the optimizer's moments (created at the first step). The weights, allocated
-    before, are not counted. The step is recorded in the history like any other (its time includes the
-    tracing overhead)."""
-    t0 = time.perf_counter()
-    tracemalloc.start()
-    try:
-        rec = trainer.train_step()
-        peak = float(tracemalloc.get_traced_memory()[1])
-    finally:
-        tracemalloc.stop()
-    trainer.elapsed += time.perf_counter() - t0
-    trainer.history["train"].append(rec | {"time": trainer.elapsed})
-    return peak
-
-
-def save_classifier(model, tokenizer, folder) -> Path:
-    """A Hugging Face style folder: config.json (with id2label), model.safetensors, vocab.txt."""
+def save_classifier(model, tokenizer, folder, labels=LABELS) -> Path:
+    """A Hugging Face style folder: config.json (with id2label), model.safetensors, vocab.txt; a mean-pooling
+    classifier says so in its config (``classifier_pooling``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = model.config.to_dict() | {"architectures": ["BertForSequenceClassification"],
-                                    "id2label": {str(i): l for i, l in enumerate(LABELS)}}
+                                    "id2label": {str(i): l for i, l in enumerate(labels)}}
+    if isinstance(model, MeanPoolClassifier):
+        cfg["classifier_pooling"] = "mean"
     save_file(dict(model.state_dict()), folder / "model.safetensors")
     atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
     tokenizer.save_vocab(folder / "vocab.txt")
@@ -334,7 +320,7 @@ def fit_and_score(recipe: dict, train, test, seed: int, n_labels: int, max_lengt
     tr = make_trainer(model, model.tokenizer, train, test, recipe["epochs"], batch_size, recipe["lr"],
                       max_length=max_length, seed=seed, progress=progress, n_classes=n_labels,
                       min_steps=recipe["min_steps"])
-    peak = first_step_measured(tr)
+    peak = tr.measured_step()
     hist = tr.fit()
     out = {k: v for k, v in hist["eval"][-1].items() if k != "step"}
     t = [h["time"] for h in hist["train"]]
@@ -433,38 +419,124 @@ def summarize(rows, metrics=("accuracy", "macro_f1", "train_seconds")) -> dict:
 
 
 # ----------------------------------------------------------------------------- CLI
+def _recipe(args) -> dict:
+    """The recipe the options ask for: ``--recipe`` (default: the tutorial's for genre, the tuned one for
+    the question task), LoRA with ``--lora``; ``--lr``, ``--epochs``, ``--lora-*`` override."""
+    name = args.recipe or ("seed" if args.task == "genre" else "tuned")
+    recipe = dict(RECIPES["lora"] if args.lora else RECIPES[name])
+    if args.lora:
+        recipe.update(r=args.lora_r, alpha=args.lora_alpha,
+                      targets=tuple(args.lora_targets.split(",")) if args.lora_targets else recipe["targets"])
+    if args.lr is not None:
+        recipe["lr"] = args.lr
+    if args.epochs is not None:
+        recipe.update(epochs=args.epochs, min_steps=0)
+    return recipe
+
+
 def cmd_finetune(args) -> int:
-    run(args.out, args.model, args.train_per_play, args.test_per_play, args.lines, args.epochs, args.batch_size,
-        args.lr, args.max_length, args.seed)
+    if args.task == "instruct":
+        from .instruct import cmd_instruct
+        return cmd_instruct(args)
+    recipe = _recipe(args)
+    if args.task == "genre" and not args.lora and args.recipe in (None, "seed"):   # chapter 11's experiment
+        run(args.out, args.model, args.train_per_play, args.test_per_play, args.lines, recipe["epochs"],
+            args.batch_size or 16, recipe["lr"], args.max_length or 64, args.seed, log=None if args.quiet else print)
+        return 0
+    if args.task == "genre":
+        train, test = build_dataset(args.train_per_play, args.test_per_play, args.lines, args.seed)
+        labels, max_length = LABELS, args.max_length or 64
+    else:
+        train, test = build_question_dataset(args.train_size, args.test_size, args.seed)
+        labels, max_length = QUESTION_LABELS, args.max_length or 40
+    model = classifier(recipe, len(labels), args.model)
+    res = fit_and_score(recipe, train, test, args.seed, len(labels), max_length, model, args.batch_size or 16,
+                        progress=not args.quiet)
+    res["naive_bayes"] = baselines(train, test, len(labels))["naive_bayes"]
+    res.update(task=args.task, recipe=dict(recipe, targets=list(recipe.get("targets", ()))), labels=list(labels),
+               n_train=len(train), n_test=len(test), seed=args.seed)
+    out = Path(args.out)
+    if args.lora:
+        save_adapter(model, out / "adapter", model_identity(model, "all-MiniLM-L6-v2") | {"labels": list(labels)})
+    else:
+        save_classifier(model, model.tokenizer, out / "model", labels)
+    atomic_write_text(out / "results.json", json.dumps(res, indent=2))
+    print(f"{args.task}: accuracy {res['accuracy']:.3f}, macro F1 {res['macro_f1']:.3f} "
+          f"(naive Bayes {res['naive_bayes']['accuracy']:.3f}); {res['trainable_parameters']:,} of "
+          f"{res['total_parameters']:,} parameters trained in {res['train_seconds']:.0f} s; written to {out}")
     return 0
 
 
-def cmd_classify(args) -> int:
-    model = BertForSequenceClassification.from_pretrained(args.model)
-    conf = json.loads((Path(args.model) / "config.json").read_text())
+def load_classifier(folder):
+    """(model, label names) from a folder written by ``finetune``: a full model (config.json +
+    model.safetensors) or a LoRA adapter for all-MiniLM-L6-v2 (adapter_config.json + adapter.safetensors)."""
+    folder = Path(folder)
+    ad = folder / "adapter" if (folder / "adapter" / "adapter_config.json").is_file() else folder
+    if (ad / "adapter_config.json").is_file():
+        conf = read_adapter_config(ad)
+        labels = conf["base_model"].get("labels") or []
+        model = MeanPoolClassifier.from_pretrained(minilm_dir(), len(labels) or 2)
+        base = model_identity(model, "all-MiniLM-L6-v2")
+        load_adapter(model, ad, base)
+        return model, labels
+    folder = folder / "model" if (folder / "model" / "config.json").is_file() else folder
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"classify: {folder} holds neither a model (config.json) nor an adapter "
+                                "(adapter_config.json); train one with `tinygrad-llm finetune --out DIR`")
+    conf = json.loads((folder / "config.json").read_text())
     names = conf.get("id2label", {})
+    labels = [names[str(i)] for i in range(len(names))]
+    if conf.get("classifier_pooling") == "mean":
+        return MeanPoolClassifier.from_pretrained(folder, len(labels) or None), labels
+    return BertForSequenceClassification.from_pretrained(folder), labels
+
+
+def cmd_classify(args) -> int:
+    model, labels = load_classifier(args.model)
     texts = args.text or [line.strip() for line in open(args.file, encoding="utf-8") if line.strip()]
     for t, y in zip(texts, predict(model, model.tokenizer, texts)):
-        print(f"{names.get(str(y), y)}\t{t}")
+        print(f"{labels[y] if y < len(labels) else y}\t{t}")
     return 0
 
 
 def register(sub):
-    p = sub.add_parser("finetune", help="fine-tune BERT (all-MiniLM-L6-v2) to tell comedy, tragedy and history "
-                                        "passages apart; compares with naive Bayes")
-    p.add_argument("--out", default="runs/bert-genre", help="folder for the model and results.json")
+    p = sub.add_parser("finetune", help="fine-tune MiniLM to classify passages (genre, question or statement) "
+                                        "or, with --task instruct --lora, instruction-tune SmolLM2 with LoRA",
+                       description="Fine-tune a pretrained model and compare with naive Bayes. Tasks: genre "
+                                   "(comedy/tragedy/history, chapter 11), question (question or statement, "
+                                   "chapter 16), instruct (SmolLM2-135M on instructions built from the corpus).")
+    p.add_argument("--task", choices=("genre", "question", "instruct"), default="genre",
+                   help="what to fine-tune for (default genre)")
+    p.add_argument("--out", default="runs/bert-genre", help="folder for the model or adapter, and results.json")
     p.add_argument("--model", default=None, help="pretrained BERT folder (default: the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--train-per-play", type=int, default=30)
-    p.add_argument("--test-per-play", type=int, default=40)
-    p.add_argument("--lines", type=int, default=4, help="lines per passage")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", choices=("seed", "tuned"), default=None,
+                   help="seed: lr 2e-5, 3 epochs, pooler head (the tutorial's); tuned: mean pooling, lr 1e-4, "
+                        "one epoch of at least 60 steps (default: seed for genre, tuned for question)")
+    p.add_argument("--lora", action="store_true",
+                   help="freeze the pretrained weights and train LoRA adapters (and a new head) instead")
+    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank r (default 8)")
+    p.add_argument("--lora-alpha", type=float, default=16.0, help="LoRA scale alpha; updates are alpha/r B A x "
+                                                                  "(default 16)")
+    p.add_argument("--lora-targets", default=None,
+                   help="comma-separated names of the linear layers to adapt, e.g. q_proj,v_proj or "
+                        "'layers.2*.self_attn.q_proj' (default: every linear layer of the encoder / decoder)")
+    p.add_argument("--train-per-play", type=int, default=30, help="genre: training passages per play")
+    p.add_argument("--test-per-play", type=int, default=40, help="genre: test passages per held-out play")
+    p.add_argument("--lines", type=int, default=4, help="genre: lines per passage")
+    p.add_argument("--train-size", type=int, default=1000, help="question: training sentences (default 1000)")
+    p.add_argument("--test-size", type=int, default=400, help="question: test sentences (default 400)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training set (default: the recipe's)")
+    p.add_argument("--steps", type=int, default=None, help="instruct: optimizer steps (default 40)")
+    p.add_argument("--batch-size", type=int, default=None, help="examples a step (default 16; instruct 8)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    p.add_argument("--max-length", type=int, default=None, help="tokens per passage at most (default 64 for "
+                                                                 "genre, 40 for question)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data sample, initialisation and order")
+    p.add_argument("--fast", action="store_true", help="instruct: a tiny random Llama and a few steps (seconds)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)
-    p = sub.add_parser("classify", help="label passages with a model written by `finetune`")
-    p.add_argument("model", help="folder with config.json, model.safetensors, vocab.txt")
+    p = sub.add_parser("classify", help="label passages with a model or adapter written by `finetune`")
+    p.add_argument("model", help="folder written by `finetune --out` (a model or a LoRA adapter)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", nargs="+", help="passages to classify")
     g.add_argument("--file", help="a text file, one passage a line")

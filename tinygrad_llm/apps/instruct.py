@@ -41,7 +41,6 @@ from ..io.adapters import load_adapter, model_identity, save_adapter
 from ..io.atomic import atomic_write_text
 from ..nn.lora import apply_lora, count_parameters, parameter_summary
 from .pretrained import chat_prompt
-from .finetune import first_step_measured
 from .trainer import TrainConfig, Trainer
 
 TASKS = ("date", "play", "speaker")
@@ -130,9 +129,8 @@ def speaker_examples(play_turns: dict, n_train: int, n_test: int, rng: np.random
 def build_instructions(n_train_per_task: int = 200, n_test_per_task: int = 30, plays=None, seed: int = 0):
     """(train, test): lists of ``{"task", "instruction", "answer"}``, shuffled; a pure function of ``seed``."""
     from ..data import load_plays
-    from .finetune import GENRE_OF
     plays = load_plays(include_poems=False) if plays is None else plays
-    play_turns = {t: turns(x) for t, x in plays.items() if t in GENRE_OF}      # the First Folio plays
+    play_turns = {t: turns(x) for t, x in plays.items()}                   # the 37 plays
     rng = np.random.default_rng(seed)
     parts = [date_examples(n_train_per_task, n_test_per_task, rng),
              play_examples(play_turns, n_train_per_task, n_test_per_task, rng),
@@ -205,37 +203,41 @@ class InstructionTask:
         return exact_match(model, self.tokenizer, self.test, self.eval_batch)["scores"] if self.test else {}
 
 
-def exact_match(model, tokenizer, examples, batch_size: int = 16) -> dict:
-    """Greedy exact match by teacher forcing: ``{"scores": {"exact_match", "<task>", ..., "answer_loss"},
-    "predictions": [greedy tokens decoded, one per example]}``."""
-    enc = [encode(tokenizer, e) for e in examples]
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))      # similar lengths together: less padding
-    hits, preds, nll, n_tok = np.zeros(len(enc), bool), [None] * len(enc), 0.0, 0
+def teacher_forced(model, encoded, batch_size: int = 16):
+    """For encoded examples ``(ids, n_prompt)``: whether greedy decoding would reproduce each answer exactly
+    (every answer token is the argmax given what comes before it), the argmax tokens at the answer
+    positions, and the summed negative log-likelihood and count of the answer tokens."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))   # similar lengths: less padding
+    hits, guesses, nll, n_tok = [False] * len(encoded), [None] * len(encoded), 0.0, 0
     was = model.training
     model.eval()
     with no_grad():
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            ids, mask, targets = answer_batch([enc[i] for i in idx])
+            ids, mask, targets = answer_batch([encoded[i] for i in idx])
             logits = np.asarray(model(ids, logits_mask=mask).data, dtype=np.float64)   # (N, V)
             m = logits.max(-1, keepdims=True)
             lse = (m + np.log(np.exp(logits - m).sum(-1, keepdims=True)))[:, 0]
             nll += float((lse - logits[np.arange(len(targets)), targets]).sum())
             n_tok += len(targets)
             guess = logits.argmax(-1)
-            counts = mask.sum(1)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            ends = np.cumsum(mask.sum(1))
             for j, i in enumerate(idx):
-                g, t = guess[starts[j]:starts[j] + counts[j]], targets[starts[j]:starts[j] + counts[j]]
-                hits[i] = bool((g == t).all())
-                preds[i] = tokenizer.decode([int(v) for v in g])
+                g, t = guess[ends[j] - mask[j].sum():ends[j]], targets[ends[j] - mask[j].sum():ends[j]]
+                hits[i], guesses[i] = bool((g == t).all()), [int(v) for v in g]
     model.train(was)
-    tasks = sorted({e["task"] for e in examples})
-    scores = {"exact_match": float(hits.mean()) if len(hits) else 0.0}
-    for t in tasks:
+    return hits, guesses, nll, n_tok
+
+
+def exact_match(model, tokenizer, examples, batch_size: int = 16) -> dict:
+    """Greedy exact match on ``examples``, by teacher forcing: ``{"scores": {"exact_match", <task>: ...,
+    "answer_loss"}, "predictions": [the greedy answer, decoded], "hits": [...]}``."""
+    hits, guesses, nll, n_tok = teacher_forced(model, [encode(tokenizer, e) for e in examples], batch_size)
+    scores = {"exact_match": float(np.mean(hits)) if hits else 0.0}
+    for t in sorted({e["task"] for e in examples}):
         scores[t] = float(np.mean([h for h, e in zip(hits, examples) if e["task"] == t]))
     scores["answer_loss"] = nll / max(n_tok, 1)
-    return {"scores": scores, "predictions": preds, "hits": hits.tolist()}
+    return {"scores": scores, "predictions": [tokenizer.decode(g) for g in guesses], "hits": hits}
 
 
 def generate_replies(model, tokenizer, examples, max_new_tokens: int = 24, name: str = "smollm2") -> list[str]:
@@ -266,7 +268,7 @@ def tiny_llama(vocab_size: int, seed: int = 0):
 def run(out="runs/instruct", seed: int = 0, steps: int = 40, batch_size: int = 8, lr: float = 1e-3,
         r: int = 8, alpha: float = 16.0, targets=ALL_LINEAR, n_train_per_task: int = 200,
         n_test_per_task: int = 30, fast: bool = False, before: dict | None = None, samples: int = 1,
-        log=print) -> dict:
+        max_new_tokens: int = 24, log=print) -> dict:
     """Load SmolLM2 (or, ``fast``, a tiny random Llama), score the held-out instructions, add LoRA adapters,
     train ``steps`` steps, score again; save the adapter and results.json under ``out``. ``before``: scores
     of the untuned model from an earlier run (they do not depend on the seed), to skip that evaluation."""
@@ -292,7 +294,7 @@ def run(out="runs/instruct", seed: int = 0, steps: int = 40, batch_size: int = 8
         t0 = time.perf_counter()
         ev = exact_match(model, tok, test)
         before = {"scores": ev["scores"], "seconds": time.perf_counter() - t0,
-                  "replies": dict(zip([e["instruction"] for e in show], generate_replies(model, tok, show)))}
+                  "replies": dict(zip([e["instruction"] for e in show], generate_replies(model, tok, show, max_new_tokens)))}
         if log:
             log(f"before tuning: {_fmt(before['scores'])} ({before['seconds']:.0f} s)")
     res["before"] = before
@@ -307,13 +309,13 @@ def run(out="runs/instruct", seed: int = 0, steps: int = 40, batch_size: int = 8
                       weight_decay=0.0, grad_clip=1.0, eval_interval=0, seed=seed, progress=log is not None)
     trainer = Trainer(model, task, cfg, model_name=f"{name}-lora")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    step_mem = first_step_measured(trainer)
+    step_mem = trainer.measured_step()
     hist = trainer.fit()
     times = np.diff([0.0] + [h["time"] for h in hist["train"]])[1:]     # step 1 ran under tracemalloc
     after = dict(hist["eval"][-1])
     after.pop("step")
     t0 = time.perf_counter()
-    reps = dict(zip([e["instruction"] for e in show], generate_replies(model, tok, show)))
+    reps = dict(zip([e["instruction"] for e in show], generate_replies(model, tok, show, max_new_tokens)))
     res["after"] = {"scores": after, "replies": reps, "generate_seconds": time.perf_counter() - t0}
     res["train"] = {"steps": steps, "seconds": float(times.sum()), "step_seconds_median": float(np.median(times)),
                     "loss_first": hist["train"][0]["loss"], "loss_last": hist["train"][-1]["loss"],
@@ -340,3 +342,19 @@ def load_with_adapter(folder, name: str = "smollm2"):
     model, tok = load(name)
     load_adapter(model, folder, model_identity(model, name))
     return model, tok
+
+
+def cmd_instruct(args) -> int:
+    """``tinygrad-llm finetune --task instruct --lora``: the run above with the command line's settings."""
+    if not args.lora:
+        raise ValueError("finetune --task instruct: only LoRA is supported here (full fine-tuning of SmolLM2 "
+                         "would keep 135 M gradients and 270 M Adam moments); add --lora")
+    targets = tuple(args.lora_targets.split(",")) if args.lora_targets else ALL_LINEAR
+    sizes = dict(n_train_per_task=6, n_test_per_task=2, max_new_tokens=4) if args.fast else {}
+    res = run(out=args.out, seed=args.seed, steps=args.steps or (3 if args.fast else 40),
+              batch_size=args.batch_size or (2 if args.fast else 8), lr=args.lr or 1e-3, r=args.lora_r,
+              alpha=args.lora_alpha, targets=targets, fast=args.fast, log=None if args.quiet else print, **sizes)
+    b, a = res["before"]["scores"], res["after"]["scores"]
+    print(f"held-out exact match {b['exact_match']:.3f} -> {a['exact_match']:.3f} "
+          f"({', '.join(f'{t} {b[t]:.2f} -> {a[t]:.2f}' for t in TASKS)}); adapter: {Path(args.out) / 'adapter'}")
+    return 0

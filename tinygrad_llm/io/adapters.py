@@ -58,6 +58,14 @@ def save_adapter(model, folder, base: dict) -> Path:
     return folder
 
 
+def find_adapter(folder) -> Path:
+    """``folder`` itself when it holds an adapter, else its ``adapter/`` subfolder (a run's output folder)."""
+    folder = Path(folder)
+    if not (folder / CONFIG).is_file() and (folder / "adapter" / CONFIG).is_file():
+        return folder / "adapter"
+    return folder
+
+
 def read_adapter_config(folder) -> dict:
     folder = Path(folder)
     path = folder / CONFIG
