@@ -10,7 +10,7 @@ Three kinds of instruction, each with one short right answer, generated offline 
 Held-out instructions use dates, lines and turns that no training instruction contains. Each example
 is the model's own chat template (``pretrained.chat_prompt``) around the instruction, then the answer and
 the end-of-turn token ``<|im_end|>``. The loss is the cross-entropy of the answer tokens only,
-$$\mathcal L = -\frac{1}{|\mathcal A|}\sum_{t \in \mathcal A} \log p_\theta(x_t \mid x_{<t}),$$
+$$\mathcal L = -\frac{1}{\lvert\mathcal A\rvert}\sum_{t \in \mathcal A} \log p_\theta(x_t \mid x_{<t}),$$
 where $\mathcal A$ holds the positions of the answer and of ``<|im_end|>``: the model is not trained to
 reproduce the prompt, only to answer it (and to stop). Only those positions go through the output layer
 (``LlamaForCausalLM.forward(..., logits_mask=...)``): 49,152 logits for 8 answer tokens, not for 70.

@@ -12,8 +12,7 @@ columns, so the extra work is $2r(C_{in} + C_{out})$ multiply-adds a row instead
 $H = XA^\top: (N, r)$. The output is a sum of two linear maps, so the gradients add:
 $\partial(XW^\top)/\partial X$ gives $\bar YW$, and the adapter path $Y_a = s\,HB^\top$ is two
 linear maps in a row, whose chain rule passes $\bar H = s\,\bar Y B$ back through $H = XA^\top$:
-$$\bar X = \bar Y W + s\,(\bar Y B) A,\qquad \bar A = s\,(\bar Y B)^\top X,\qquad
-\bar B = s\,\bar Y^\top H,\qquad \bar W = \bar Y^\top X,\qquad \bar b = \textstyle\sum_n \bar Y_n$$
+$$\bar X = \bar Y W + s\,(\bar Y B) A,\qquad \bar A = s\,(\bar Y B)^\top X,\qquad \bar B = s\,\bar Y^\top H,\qquad \bar W = \bar Y^\top X,\qquad \bar b = \textstyle\sum_n \bar Y_n$$
 The product $U = \bar Y B: (N, r)$ is computed once and used twice. When $W$ is frozen
 (``requires_grad=False``) $\bar W$ — the one product as large as full fine-tuning's — is skipped,
 and so is $\bar X$ when nothing below needs it.
