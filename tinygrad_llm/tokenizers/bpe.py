@@ -21,6 +21,13 @@ concatenates the tokens' bytes and decodes UTF-8.
 GPT-2's own files write bytes as printable characters (``'Ġ'`` is the space byte, see
 :func:`bytes_to_unicode`); :func:`from_merges` reads that representation (GPT-2's ``encoder.json`` +
 ``vocab.bpe``, a Hugging Face ``tokenizer.json``, a GGUF vocabulary) into the same engine.
+
+**Speed.** :meth:`ByteLevelBPE._merge_piece` is the readable reference (chapter 03 shows it). Encoding
+runs equal fast paths, each tested against it: the pattern compiled twice (a BMP-only version for text
+without characters above U+FFFF, which ``re`` tests by bitmap; astral letters and numbers stand in as
+'L' and '0'), the merge on token ids with packed rank lookups (:meth:`~ByteLevelBPE._merge_fast`), and
+a piece cache seeded at construction with the vocabulary's own tokens. The character classes come from
+the pinned Unicode table of :mod:`.ucd` (16.0, tiktoken's version).
 """
 from __future__ import annotations
 
@@ -29,13 +36,13 @@ import importlib.util
 import json
 import pathlib
 import re
-import unicodedata
 from collections import Counter
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
 
-from .base import Tokenizer, TokenizerError, merge_pair, register
-from .cleaning import WHITESPACE
+from . import ucd
+from .base import (Tokenizer, TokenizerError, check_ids, check_keys, check_str_list, check_type, merge_pair, register,
+                   without_surrogates)
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -64,31 +71,15 @@ def unicode_to_bytes() -> dict[str, int]:
     return {u: b for b, u in bytes_to_unicode().items()}
 
 
-def _ranges(pred, limit: int = 0x110000) -> str:
-    """A regex character-class body (without brackets) for every code point below ``limit`` where
-    ``pred`` holds."""
-    out, start = [], None
-    for o in range(limit):
-        ok = not 0xD800 <= o <= 0xDFFF and pred(chr(o))
-        if ok and start is None:
-            start = o
-        elif not ok and start is not None:
-            out.append((start, o - 1))
-            start = None
-    if start is not None:
-        out.append((start, limit - 1))
-    esc = lambda o: f"\\U{o:08x}"                                     # noqa: E731
-    return "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in out)
-
-
-@lru_cache(maxsize=1)
-def unicode_classes() -> tuple[str, str, str]:
+@lru_cache(maxsize=2)
+def unicode_classes(limit: int = 0x40000) -> tuple[str, str, str]:
     """The bodies of ``\\p{L}`` (letters), ``\\p{N}`` (numbers) and ``\\s`` (Unicode White_Space) for the
-    standard ``re`` module, which has no ``\\p{...}``: built once from ``unicodedata``. No letter or
-    number is assigned above U+3FFFF (planes 4-16 hold only tags, selectors, private use)."""
-    letters = _ranges(str.isalpha, 0x40000)                     # isalpha is exactly the categories L*
-    numbers = _ranges(lambda c: unicodedata.category(c)[0] == "N", 0x40000)
-    space = _ranges(lambda c: c in WHITESPACE, 0x3001)
+    standard ``re`` module, which has no ``\\p{...}``: built once from the pinned Unicode table of
+    :mod:`.ucd` (16.0, tiktoken's version), for the code points below ``limit``. No letter or number is
+    assigned above U+3FFFF (planes 4-16 hold only tags, selectors, private use)."""
+    letters = ucd.char_class(lambda c: ucd.category(c)[0] == "L", limit)
+    numbers = ucd.char_class(lambda c: ucd.category(c)[0] == "N", limit)
+    space = ucd.char_class(lambda c: c in ucd.WHITE_SPACE, min(limit, 0x3001))
     return letters, numbers, space
 
 
@@ -96,10 +87,15 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 
 
 @lru_cache(maxsize=8)
-def compile_pattern(pattern: str) -> re.Pattern:
+def compile_pattern(pattern: str, bmp_only: bool = False) -> re.Pattern:
     r"""Compile a pre-tokenisation pattern written with ``\p{L}``, ``\p{N}``, ``\s``, ``\S`` for ``re``
-    (inside brackets ``[^\s\p{L}\p{N}]`` too)."""
-    L, N, S = unicode_classes()
+    (inside brackets ``[^\s\p{L}\p{N}]`` too).
+
+    ``bmp_only``: the classes list only code points up to U+FFFF. That pattern cuts a text without
+    characters above U+FFFF exactly as the full one does, and is much faster: ``re`` tests a class of
+    BMP characters with one bitmap lookup, but tries the ranges above U+FFFF one after the other (about
+    300 ranges for letters), for every character that is not in the class."""
+    L, N, S = unicode_classes(0x10000 if bmp_only else 0x40000)
 
     def in_class(m):                                   # [...] : substitute inside the brackets
         body = m.group(2).replace(r"\p{L}", L).replace(r"\p{N}", N).replace(r"\s", S)
@@ -109,6 +105,17 @@ def compile_pattern(pattern: str) -> re.Pattern:
     out = out.replace(r"\p{L}", f"[{L}]").replace(r"\p{N}", f"[{N}]")
     out = out.replace(r"\S", f"[^{S}]").replace(r"\s", f"[{S}]")
     return re.compile(out)
+
+
+_NO_MERGE = 1 << 62          # above every packed rank * 2**32 + id
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _astral_proxy(m: re.Match) -> str:
+    """A BMP character of the same GPT-2 class as the astral one matched: 'L' for a letter, '0' for a
+    number; anything else stays (above U+FFFF it is neither space nor a letter of the pattern's literals)."""
+    k = ucd.category(m.group())[0]
+    return "L" if k == "L" else "0" if k == "N" else m.group()
 
 
 def pretokenize(text: str, pattern: str = GPT2_PATTERN) -> list[str]:
@@ -142,8 +149,17 @@ class ByteLevelBPE(Tokenizer):
             if a + b not in self.vocab:
                 raise TokenizerError(f"ByteLevelBPE: merge ({a!r}, {b!r}) produces {a + b!r}, which has no id")
         self._re = compile_pattern(pattern) if pattern else None
-        self._special_re = None
+        self._re_bmp = compile_pattern(pattern, bmp_only=True) if pattern else None
+        # The fast path's tables: ids instead of bytes. A pair of token ids -> rank * 2**32 + id of the
+        # merged token (one int: the smallest is the best pair and carries its result); a byte -> its
+        # token id (None where a vocabulary lacks it: then the reference runs).
+        tok_id = self.vocab.get
+        self._pair_rank = {(tok_id(a), tok_id(b)): (r << 32) | tok_id(a + b) for (a, b), r in self.ranks.items()
+                           if tok_id(a) is not None and tok_id(b) is not None}
+        self._byte_id = [tok_id(bytes([x])) for x in range(256)]
         self._cache: dict[str, list[int]] = {}
+        self._seeds: dict[str, list[int]] = {}
+        self._seed_cache()
 
     @property
     def vocab_size(self) -> int:
@@ -167,29 +183,105 @@ class ByteLevelBPE(Tokenizer):
         return [vocab[p] for p in parts if p in vocab]      # a byte with no id (some GGUF vocabs) is dropped
     # [end:merge]
 
+    def _merge_fast(self, piece: bytes) -> list[int]:
+        """The same merge rule as :meth:`_merge_piece` (tested equal), on token ids. ``ranks[i]`` is the
+        pair (ids[i], ids[i+1]) looked up once as rank * 2**32 + merged id, so the smallest entry is the
+        best pair and carries its result; a merge replaces two ids by one and looks up only the two new
+        neighbouring pairs, instead of re-reading every pair of the piece."""
+        byte_id = self._byte_id
+        ids = [byte_id[x] for x in piece]
+        if None in ids:                                       # a byte without a token: the reference decides
+            return self._merge_piece(piece)
+        get, absent = self._pair_rank.get, _NO_MERGE
+        ranks = list(map(get, zip(ids, ids[1:]), repeat(absent)))
+        while ranks:
+            best = min(ranks)
+            if best == absent:
+                break
+            new, i = best & 0xFFFFFFFF, ranks.index(best)
+            while True:                                       # every occurrence of the pair, left to right
+                ids[i:i + 2] = (new,)
+                del ranks[i]
+                if i < len(ranks):
+                    ranks[i] = get((new, ids[i + 1]), absent)
+                if i > 0:
+                    ranks[i - 1] = get((ids[i - 1], new), absent)
+                try:
+                    i = ranks.index(best, i + 1)
+                except ValueError:
+                    break
+        return ids
+
+    def _astral_pieces(self, text: str) -> list[str]:
+        """Pre-tokens of a text with characters above U+FFFF. GPT-2's pattern looks at a character only
+        through its class (letter, number, space, other) and at the literals "'", " ", "s", "ll", ...: so
+        each astral letter is cut like the BMP letter 'L' and each astral number like '0'. The fast BMP
+        pattern runs on the text with those stand-ins, and the pieces are cut from the original text at
+        the same places. Other patterns use the full pattern (slow on astral text, see compile_pattern)."""
+        if self.pattern != GPT2_PATTERN:
+            return self._re.findall(text)
+        stand_in = _ASTRAL.sub(_astral_proxy, text)
+        pieces, pos = [], 0
+        for p in self._re_bmp.findall(stand_in):
+            pieces.append(text[pos:pos + len(p)])
+            pos += len(p)
+        return pieces
+
+    def _seed_cache(self) -> None:
+        """Seed the piece cache with every vocabulary token whose own bytes merge back into that one token
+        (all of GPT-2's 50,000 that are whole UTF-8 text): most words of a text are whole tokens, so a
+        first call already finds them. Runs once, when the tokenizer is built."""
+        seeds, merge = {}, self._merge_fast
+        for tok, i in self.vocab.items():
+            try:
+                piece = tok.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if merge(tok) == [i]:
+                seeds[piece] = [i]
+        self._seeds = seeds
+        self._cache.update(seeds)
+
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``)."""
+        """Encode ``text``, treating special-token strings as ordinary text (tiktoken's ``encode_ordinary``).
+
+        A lone surrogate (possible in a Python ``str``, not in UTF-8) is read as tiktoken reads it: the
+        text is taken as UTF-16, a high + low surrogate pair is the character it encodes, and any other
+        surrogate becomes U+FFFD."""
         cache = self._cache
-        pieces = self._re.findall(text) if self._re is not None else ([text] if text else [])
+        if self._re is None:
+            pieces = [text] if text else []
+        elif text.isascii() or _ASTRAL.search(text) is None:
+            pieces = self._re_bmp.findall(text)
+        else:
+            pieces = self._astral_pieces(text)
         outs = list(map(cache.get, pieces))                 # most pieces are cached words: one C-level pass
         if None in outs:
-            if len(cache) > 200_000:
+            if len(cache) > 200_000:                          # bounded memory: back to the seeds
                 cache.clear()
+                cache.update(self._seeds)
+            merge = self._merge_fast
             for k, piece in enumerate(pieces):
                 if outs[k] is None:
                     out = cache.get(piece)
                     if out is None:
                         try:
-                            out = cache[piece] = self._merge_piece(piece.encode("utf-8"))
-                        except UnicodeEncodeError as e:
-                            raise TokenizerError(f"ByteLevelBPE.encode: text is not valid Unicode "
-                                                 f"(lone surrogate?): {e}") from None
+                            raw = piece.encode("utf-8")
+                        except UnicodeEncodeError:             # lone surrogates: read the text as UTF-16
+                            fixed = without_surrogates(text)
+                            if fixed is text:
+                                raise TokenizerError("ByteLevelBPE.encode: text cannot be encoded as UTF-8") from None
+                            return self.encode_ordinary(fixed)
+                        out = cache[piece] = merge(raw)
                     outs[k] = out
         return list(chain.from_iterable(outs))
 
     def encode(self, text: str, allowed_special=()) -> list[int]:
         """Token ids of ``text``. Special tokens are recognised only when listed in ``allowed_special``
-        (or ``"all"``); otherwise '<|endoftext|>' in the text is encoded as ordinary characters."""
+        (or ``"all"``); otherwise '<|endoftext|>' in the text is encoded as ordinary characters.
+        Lone surrogates: see :meth:`encode_ordinary`."""
+        if not allowed_special and type(text) is str:
+            return self.encode_ordinary(text)
         if not isinstance(text, str):
             raise TypeError(f"ByteLevelBPE.encode: expected str, got {type(text).__name__}")
         allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
@@ -200,7 +292,7 @@ class ByteLevelBPE(Tokenizer):
             raise TokenizerError(f"ByteLevelBPE.encode: not special tokens of this vocabulary: {sorted(unknown)}")
         splitter = re.compile("(" + "|".join(re.escape(s) for s in sorted(allowed, key=len, reverse=True)) + ")")
         ids = []
-        for k, part in enumerate(splitter.split(text)):
+        for k, part in enumerate(splitter.split(without_surrogates(text))):
             if k % 2:
                 ids.append(self.special_tokens[part])
             elif part:
@@ -208,14 +300,12 @@ class ByteLevelBPE(Tokenizer):
         return ids
 
     def decode_bytes(self, ids) -> bytes:
-        table = self.id_to_bytes
-        try:
-            out = [table[int(i)] for i in ids]
-        except IndexError:
-            self._check_ids(ids)
-            raise
-        if any(t is None or int(i) < 0 for t, i in zip(out, ids)):
-            bad = [int(i) for t, i in zip(out, ids) if t is None or int(i) < 0]
+        """The tokens' bytes, concatenated. Ids must be integers in 0..vocab_size-1 with a token (some
+        vocabularies leave holes); anything else is a TokenizerError naming the bad id."""
+        table, ids = self.id_to_bytes, self._check_ids(ids)
+        out = [table[i] for i in ids]
+        if None in out:
+            bad = [i for i, t in zip(ids, out) if t is None]
             raise TokenizerError(f"ByteLevelBPE.decode: ids with no token: {bad[:10]}")
         return b"".join(out)
 
@@ -299,10 +389,21 @@ class ByteLevelBPE(Tokenizer):
 
     @classmethod
     def from_dict(cls, d: dict):
-        tokens = dict(d["vocab"])
-        tokens.update(d.get("special_tokens", {}))
-        return cls.from_merges(tokens, d["merges"], special_tokens=list(d.get("special_tokens", {})),
-                               pattern=d.get("pattern", GPT2_PATTERN))
+        """From :meth:`to_dict`'s dict, checked entry by entry (it may come from an untrusted file)."""
+        check_keys(d, ("vocab", "merges"), ("special_tokens", "pattern"))
+        vocab = check_type(d["vocab"], dict, "vocab")
+        specials = check_type(d.get("special_tokens", {}), dict, "special_tokens")
+        merges = check_str_list(d["merges"], "merges")
+        pattern = check_type(d.get("pattern", GPT2_PATTERN), (str, type(None)), "pattern")
+        for tok in [*vocab, *specials]:
+            check_type(tok, str, "every token")
+        check_ids([*vocab.values(), *specials.values()], len(vocab) + len(specials), "vocab + special_tokens")
+        if any(" " not in m for m in merges):
+            raise TokenizerError("every merge must be two tokens separated by a space")
+        if pattern is not None:
+            compile_pattern(pattern)                           # a bad pattern fails here, not at encode
+        tokens = {**vocab, **specials}
+        return cls.from_merges(tokens, merges, special_tokens=list(specials), pattern=pattern)
 
 
 # [start:train]

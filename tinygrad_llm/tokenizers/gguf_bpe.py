@@ -13,11 +13,13 @@ prompts contain control tokens, so ``encode`` recognises every special token by 
 """
 from __future__ import annotations
 
+from .base import TokenizerError, register
 from .bpe import GPT2_PATTERN, ByteLevelBPE
 
 CONTROL = 3
 
 
+@register
 class GGUFTokenizer(ByteLevelBPE):
     kind = "gguf_bpe"
     bos_token_id = None
@@ -25,6 +27,20 @@ class GGUFTokenizer(ByteLevelBPE):
 
     def encode(self, text: str, allowed_special="all") -> list[int]:
         return super().encode(text, allowed_special)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        d = dict(d)
+        ends = {k: d.pop(k, None) for k in ("bos_token_id", "eos_token_id")}
+        tok = super().from_dict(d)
+        for k, v in ends.items():
+            if v is not None and (type(v) is not int or not 0 <= v < tok.vocab_size):
+                raise TokenizerError(f"{k} must be a token id or None, got {v!r}")
+            setattr(tok, k, v)
+        return tok
 
     @classmethod
     def from_gguf(cls, path):

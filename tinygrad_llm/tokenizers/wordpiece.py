@@ -4,6 +4,10 @@ truncation and padding; and WordPiece vocabulary training.
 **Basic tokenizer** (Hugging Face's ``BertNormalizer`` + ``BertPreTokenizer``): drop control characters
 and map whitespace to spaces, put spaces around CJK ideographs, strip accents and lower-case (uncased
 models), split on whitespace and make every punctuation character its own word (see ``cleaning.py``).
+Punctuation, accents (nonspacing marks) and control characters are Unicode 8.0's, as Hugging Face reads
+them (``ucd.category_v8``): equal ids on every code point. A lone surrogate (a Python ``str`` can hold
+one) is read as every tokenizer here reads it, as tiktoken does: U+FFFD (a valid pair is the character
+it encodes), which cleaning then drops; Hugging Face refuses such a string with a TypeError.
 
 **Greedy longest match**: a word $w$ is cut left to right; at position $s$ the next piece is the longest
 vocabulary entry that matches there (written with the prefix ``##`` when it does not start the word):
@@ -29,14 +33,13 @@ from __future__ import annotations
 
 import math
 import pathlib
-import re
 from collections import Counter
 
-from .base import Tokenizer, TokenizerError, merge_pair, register
-from .cleaning import WHITESPACE, bert_clean, is_chinese_char, is_punctuation, strip_accents
+from .base import (Tokenizer, TokenizerError, check_keys, check_str_list, check_type, merge_pair, register,
+                   without_surrogates)
+from .cleaning import bert_clean, bert_patterns, bert_split_chinese, bert_strip_accents
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-_WS_SPLIT = re.compile("[" + "".join(re.escape(c) for c in sorted(WHITESPACE)) + "]+")
 
 
 class BasicTokenizer:
@@ -48,34 +51,20 @@ class BasicTokenizer:
         self.strip_accents = lowercase if strip_accents is None else strip_accents   # None: follow lowercase
 
     def normalize(self, text: str) -> str:
+        text = without_surrogates(text)          # lone surrogates -> U+FFFD (which cleaning then drops)
         if self.clean_text:
             text = bert_clean(text)
         if self.handle_chinese_chars and not text.isascii():
-            text = "".join(f" {c} " if is_chinese_char(c) else c for c in text)
+            text = bert_split_chinese(text)
         if self.strip_accents and not text.isascii():
-            text = strip_accents(text)
+            text = bert_strip_accents(text)
         if self.lowercase:       # per character: no context rules (str.lower turns a final 'Σ' into 'ς')
             text = text.lower() if "Σ" not in text else "".join(c.lower() for c in text)
         return text
 
     def pre_tokenize(self, text: str) -> list[str]:
         """Split on whitespace; every punctuation character is a word of its own."""
-        words = []
-        for chunk in _WS_SPLIT.split(text):
-            if chunk.isalnum() or not chunk:
-                if chunk:
-                    words.append(chunk)
-                continue
-            start = 0
-            for i, c in enumerate(chunk):
-                if is_punctuation(c):
-                    if i > start:
-                        words.append(chunk[start:i])
-                    words.append(c)
-                    start = i + 1
-            if start < len(chunk):
-                words.append(chunk[start:])
-        return words
+        return bert_patterns().words.findall(text)
 
     def __call__(self, text: str) -> list[str]:
         return self.pre_tokenize(self.normalize(text))
@@ -104,6 +93,7 @@ class WordPiece(Tokenizer):
         self.basic = BasicTokenizer(lowercase, strip_accents, clean_text, handle_chinese_chars)
         self.prefix, self.max_input_chars_per_word = prefix, max_input_chars_per_word
         self._cache: dict[str, list[int]] = {}
+        self._alphabet = frozenset("".join(self.vocab))      # every character of every vocabulary entry
 
     # ---- files -------------------------------------------------------------------------------------------
     @classmethod
@@ -129,10 +119,26 @@ class WordPiece(Tokenizer):
                 "handle_chinese_chars": b.handle_chinese_chars, "clean_text": b.clean_text, "prefix": self.prefix,
                 "max_input_chars_per_word": self.max_input_chars_per_word}
 
+    _OPTIONS = {"unk_token": str, "cls_token": str, "sep_token": str, "pad_token": str, "mask_token": str,
+                "lowercase": bool, "strip_accents": (bool, type(None)), "handle_chinese_chars": bool,
+                "clean_text": bool, "prefix": str, "max_input_chars_per_word": int}
+
     @classmethod
     def from_dict(cls, d: dict):
-        d = dict(d)
-        return cls(d.pop("vocab"), **d)
+        """From :meth:`to_dict`'s dict, checked entry by entry (it may come from an untrusted file)."""
+        check_keys(d, ("vocab",), tuple(cls._OPTIONS))
+        vocab = d["vocab"]
+        if isinstance(vocab, dict):
+            for tok in vocab:
+                check_type(tok, str, "every vocabulary entry")
+            if sorted(check_type(i, int, "every vocabulary id") for i in vocab.values()) != list(range(len(vocab))):
+                raise TokenizerError("vocab ids must be 0..len(vocab)-1, each once")
+        else:
+            vocab = check_str_list(vocab, "vocab")
+        opts = {k: check_type(v, cls._OPTIONS[k], k) for k, v in d.items() if k != "vocab"}
+        if not 1 <= opts.get("max_input_chars_per_word", 100) <= 1_000_000:
+            raise TokenizerError("max_input_chars_per_word must be in 1..1000000")
+        return cls(vocab, **opts)
 
     @property
     def vocab_size(self) -> int:
@@ -164,8 +170,8 @@ class WordPiece(Tokenizer):
         cache, ids = self._cache, []
         for word in self.basic(text):
             out = cache.get(word)
-            if out is None:
-                out = cache[word] = self.wordpiece(word)
+            if out is None:                      # a character in no vocabulary entry: no piece covers it
+                out = cache[word] = self.wordpiece(word) if self._alphabet.issuperset(word) else [self.unk_id]
             ids.extend(out)
         return ids
 
