@@ -108,10 +108,10 @@ def _tiny_bert(seed=0):
                                 attention_probs_dropout_prob=0.0))
 
 
-def _tiny_classifier(seed=0):
+def _tiny_classifier(seed=0, n_labels=2):
     bert = _tiny_bert(seed)
     bert.tokenizer = WordPiece(VOCAB)
-    return ft.MeanPoolClassifier(bert, 2, dropout=0.0)
+    return ft.MeanPoolClassifier(bert, n_labels, dropout=0.0)
 
 
 def test_mean_pool_head_ignores_padding_and_equals_the_sentence_embedding():
@@ -147,9 +147,13 @@ def test_compare_runs_resumes_and_summarises(tmp_path):
         res = ft.compare(tmp_path, **kw)
         rows = [dict(r) for r in res["rows"]]
         again = ft.compare(tmp_path, **kw)                 # all there: nothing reruns
+        genre = ft.compare(None, **(kw | dict(seeds=(0,), full_size_recipes=(),
+                                              make_model=lambda recipe: _tiny_classifier(n_labels=3))), task="genre")
     finally:
         del ft.RECIPES["tiny"], ft.RECIPES["tinylora"]
     assert len(again["rows"]) == len(res["rows"])
+    assert [r["method"] for r in genre["rows"]] == ["naive_bayes", "frozen_lr", "tiny"]   # chapter 11's data set
+    assert genre["rows"][0]["n_train"] == 4 * 30 and genre["settings"]["task"] == "genre"   # 4 training plays
     assert len(rows) == 2 * (2 * 3 + 1)              # seeds x (sizes x (NB, LR, tiny) + LoRA at 16)
     assert {r["method"] for r in rows} == {"naive_bayes", "frozen_lr", "tiny", "tinylora"}
     lora = [r for r in rows if r["method"] == "tinylora"]

@@ -355,21 +355,24 @@ def baselines(train, test, n_labels: int, features=None) -> dict:
 
 def compare(out=None, sizes=(100, 300, 1000), seeds=(0, 1, 2), curve_recipes=("tuned",),
             full_size_recipes=("seed", "lora"), n_test: int = 400, split: str = "test", log=print,
-            max_length: int = 40, make_model=None, encoder=None, plays=None) -> dict:
-    """The chapter-16 table on the question task: for every seed and training-set size, naive Bayes,
-    frozen MiniLM + logistic regression and fine-tuning with ``curve_recipes``; at the largest size also
-    ``full_size_recipes``. The training sets of one seed are nested (the first 100 of the 300, ...). Rows
-    are appended to ``out``/results.json as they finish, and a rerun skips the rows already there.
-    ``make_model(recipe)`` and ``encoder`` replace MiniLM (the fast mode passes tiny random BERTs)."""
-    make_model = make_model or (lambda recipe: classifier(recipe, 2))
+            max_length: int | None = None, make_model=None, encoder=None, plays=None, task: str = "question") -> dict:
+    """The chapter-16 table: for every seed and training-set size, naive Bayes, frozen MiniLM + logistic
+    regression and fine-tuning with ``curve_recipes``; at the largest size also ``full_size_recipes``.
+    ``task='question'``: the training sets of one seed are nested (the first 100 of the 300, ...);
+    ``task='genre'``: chapter 11's data set (30 passages of each training play, 40 of each test play; ``sizes``
+    and ``n_test`` do not apply). Rows are appended to ``out``/results.json as they finish, and a rerun skips
+    the rows already there. ``make_model(recipe)`` and ``encoder`` replace MiniLM (the fast mode passes tiny
+    random BERTs)."""
+    n_labels = len(QUESTION_LABELS) if task == "question" else len(LABELS)
+    max_length = max_length or (40 if task == "question" else 64)
+    make_model = make_model or (lambda recipe: classifier(recipe, n_labels))
     path = Path(out) / "results.json" if out else None
     res = json.loads(path.read_text()) if path is not None and path.is_file() else {"rows": []}
-    res["settings"] = dict(task="question", sizes=list(sizes), seeds=list(seeds), n_test=n_test, split=split,
+    res["settings"] = dict(task=task, sizes=list(sizes), seeds=list(seeds), n_test=n_test, split=split,
                            recipes={k: dict(v, targets=list(v.get("targets", ()))) for k, v in RECIPES.items()},
                            frozen_l2=FROZEN_L2, max_length=max_length)
     done = {(r["method"], r["n_train"], r["seed"]) for r in res["rows"]}
     cache: dict[str, np.ndarray] = {}
-    encoder = None
 
     def features(texts):
         nonlocal encoder
@@ -390,18 +393,24 @@ def compare(out=None, sizes=(100, 300, 1000), seeds=(0, 1, 2), curve_recipes=("t
             atomic_write_text(path, json.dumps(res, indent=2))
 
     for seed in seeds:
-        full, test = build_question_dataset(max(sizes), n_test, seed, plays, split=split)
-        for n in sizes:
+        if task == "question":
+            full, test = build_question_dataset(max(sizes), n_test, seed, plays, split=split)
+            seed_sizes = sizes
+        else:
+            full, test = build_dataset(seed=seed, plays=plays)
+            seed_sizes = (len(full),)
+        for n in seed_sizes:
             train = full[:n]
             if not {("naive_bayes", n, seed), ("frozen_lr", n, seed)} <= done:
-                for method, sc in baselines(train, test, 2, features).items():
+                for method, sc in baselines(train, test, n_labels, features).items():
                     if (method, n, seed) not in done:
                         add({"method": method, "n_train": n, "seed": seed} | sc)
-            for name in curve_recipes + (full_size_recipes if n == max(sizes) else ()):
+            for name in curve_recipes + (full_size_recipes if n == max(seed_sizes) else ()):
                 if (name, n, seed) not in done:
                     backend.manual_seed(seed)
                     add({"method": name, "n_train": n, "seed": seed}
-                        | fit_and_score(RECIPES[name], train, test, seed, 2, max_length, make_model(RECIPES[name])))
+                        | fit_and_score(RECIPES[name], train, test, seed, n_labels, max_length,
+                                        make_model(RECIPES[name])))
     res["summary"] = summarize(res["rows"])
     if path is not None:
         atomic_write_text(path, json.dumps(res, indent=2))
