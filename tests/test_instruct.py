@@ -101,3 +101,12 @@ def test_cli_instruct_fast_then_adapter_errors_are_one_line(tmp_path, capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_lenient_scoring_reads_the_first_option_named():
+    ex = {"task": "play", "answer": "King Henry VI, Part 2",
+          "options": ["King Henry VI, Part 2", "King Henry VI, Part 3", "Twelfth Night"]}
+    assert ins.lenient_correct(ex, "This line is from King Henry VI, Part 2, a history.")
+    assert not ins.lenient_correct(ex, "Twelfth Night, surely; not King Henry VI, Part 2.")
+    assert not ins.lenient_correct(ex, "I do not know.")
+    assert ins.lenient_correct({"task": "date", "answer": "2084-03-31"}, "The date is 2084-03-31.")
