@@ -33,6 +33,7 @@ import fnmatch
 import numpy as np
 
 from .. import backend
+from .. import functional as F
 from ..functional import ShapeError
 from ..functional.lora import lora_linear
 from .layers import Dropout, Linear
@@ -77,8 +78,7 @@ class LoRALinear(Module):
     # [end:forward]
 
     def _plain(self, x):
-        from ..functional import linear
-        return linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def delta_weight(self):
         """The update the adapter adds, $\\Delta W = \\frac{\\alpha}{r} B A$, as an array (C_out, C_in)."""
