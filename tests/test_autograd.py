@@ -136,3 +136,20 @@ def test_retain_grad_on_intermediate():
     h = (x * 3).retain_grad()
     (h * h).sum().backward()
     assert_close(h.grad, [6.0, 12.0])
+
+
+@pytest.mark.parametrize("data, what", [("abc", "str 'abc'"), ([None, 1.0], "list [None, 1.0]"),
+                                        (np.array(["a", "b"]), "ndarray"), ({"a": 1}, "dict"),
+                                        (np.array([1, "x"], dtype=object), "ndarray")])
+def test_tensor_refuses_non_numeric_data(data, what):
+    with pytest.raises(TypeError, match=re.escape(f"Tensor: cannot make a tensor from {what}")):
+        Tensor(data)
+
+
+def test_tensor_accepts_numbers_and_keeps_dtypes():
+    assert Tensor([1.0, 2.0]).dtype == np.float32                 # Python floats: the default dtype
+    assert Tensor([1, 2]).dtype.kind == "i" and Tensor([True]).dtype == bool
+    assert Tensor(np.ones(2, np.float16)).dtype == np.float16      # arrays keep theirs
+    assert Tensor(3.5).shape == () and Tensor(np.float64(2.0)).dtype == np.float64
+    with pytest.raises(ValueError, match="cannot make a tensor from list"):
+        Tensor([[1.0, 2.0], [3.0]])                                # ragged

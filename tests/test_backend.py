@@ -62,3 +62,45 @@ def test_default_dtype_policy():
         assert tinygrad_llm.Tensor([1.0]).dtype == np.float64
     with pytest.raises(TypeError):
         backend.set_default_dtype(np.int32)
+
+
+# ----------------------------------------------------------------------------- constants onto the device
+class _FakeGPUArray(np.ndarray):
+    """Stands in for a CuPy array: a NumPy subclass with ``.get()`` (device -> host)."""
+
+    def get(self):
+        return np.asarray(self).view(np.ndarray)
+
+
+def _fake_cupy():
+    import types
+    return types.SimpleNamespace(ndarray=_FakeGPUArray,
+                                 asarray=lambda a, dtype=None: np.asarray(a, dtype).view(_FakeGPUArray))
+
+
+def test_function_apply_moves_constant_arrays_to_the_tensors_device(monkeypatch):
+    from tinygrad_llm import Function, Tensor
+    monkeypatch.setattr(backend, "_cp", _fake_cupy())
+    seen = []
+
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, x, mask, idx, scale):
+            seen.append((type(mask), [type(i) for i in idx], scale))
+            return x * 1.0
+
+    on_gpu = Tensor(np.ones(3).view(_FakeGPUArray))
+    Probe.apply(on_gpu, np.ones(3, bool), (np.arange(2), slice(None)), 2.0)
+    Probe.apply(Tensor(np.ones(3)), np.ones(3, bool).view(_FakeGPUArray), (np.arange(2).view(_FakeGPUArray), 1), 2.0)
+    assert seen[0] == (_FakeGPUArray, [_FakeGPUArray, slice], 2.0)       # NumPy constants follow the GPU tensor
+    assert seen[1] == (np.ndarray, [np.ndarray, int], 2.0)                # GPU constants follow the CPU tensor
+
+
+def test_ops_leave_device_moves_to_function_apply():
+    """No functional op or engine layer moves arrays itself (``backend.like``): Function.apply does it once."""
+    offenders = []
+    for path in list((PKG / "functional").rglob("*.py")) + [PKG / "nn" / n for n in (
+            "attention.py", "lstm.py", "positional.py", "layers.py", "transformer.py")]:
+        if "backend.like(" in path.read_text():
+            offenders.append(str(path.relative_to(PKG)))
+    assert offenders == []

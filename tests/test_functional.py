@@ -1,10 +1,15 @@
-"""Every differentiable op, checked two ways on hypothesis-drawn inputs:
-against float64 central differences (``gradcheck``) and against ``torch.autograd`` (forward and all
-input gradients). One registry drives both, so adding an op adds both checks."""
+"""Every differentiable op, checked on hypothesis-drawn inputs against float64 central differences
+(``gradcheck``), against ``torch.autograd`` (forward and all input gradients) and, where the op has a
+composed twin (the same formula built from primitives), against that twin. One registry, ``OPS``,
+drives all three, and ``test_every_public_op_is_exported_and_registered`` fails when an op defined in
+``functional/*.py`` is missing from ``functional.__all__`` or from ``OPS``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -12,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor
+from tinygrad_llm import Tensor, backend
+from tinygrad_llm.functional import _dispatch
 from tinygrad_llm.testing import assert_close, gradcheck
 from tinygrad_llm.testing.strategies import arrays_st, broadcast_pair_st, shapes_st
 
@@ -24,7 +30,8 @@ class Op:
     ours: Callable            # (*tensors, **kw) -> Tensor
     theirs: Callable          # (torch module, *torch tensors, **kw) -> torch tensor
     draw: Callable            # hypothesis draw -> (list of float arrays, kwargs)
-    extra: Callable = field(default=lambda draw, arrays: ((), {}))  # non-differentiable args
+    composed: Optional[Callable] = None   # the same call through the composed twin (same arguments)
+    covers: tuple = ()        # the functional names this entry exercises (default: its key)
 
 
 def unary(low=-3.0, high=3.0, away=None, min_dims=0):
@@ -169,6 +176,83 @@ def draw_attention(d):
     return [d(arrays_st((B, Tq, dk))), d(arrays_st((B, Tk, dk))), d(arrays_st((B, Tk, dv)))], {"is_causal": causal}
 
 
+def draw_rope(d):
+    lead = d(shapes_st(min_dims=0, max_dims=2, max_side=3))        # batch / heads, broadcast over by cos/sin
+    T, half = d(st.integers(1, 4)), d(st.integers(1, 3))
+    x = d(arrays_st(lead + (T, 2 * half)))
+    theta = d(arrays_st((T, half), low=-4.0, high=4.0, noncontiguous=False))
+    return [x], {"cos": np.cos(theta), "sin": np.sin(theta), "interleaved": d(st.booleans())}
+
+
+def torch_rope(t, x, cos, sin, interleaved):
+    c, s = t.as_tensor(cos), t.as_tensor(sin)
+    d = x.shape[-1]
+    x1, x2 = (x[..., 0::2], x[..., 1::2]) if interleaved else (x[..., : d // 2], x[..., d // 2:])
+    y1, y2 = x1 * c - x2 * s, x1 * s + x2 * c
+    return t.stack([y1, y2], -1).reshape(x.shape) if interleaved else t.cat([y1, y2], -1)
+
+
+def draw_rms_norm(d):
+    shape = d(shapes_st(min_dims=1, max_dims=3))
+    x = d(arrays_st(shape))
+    if d(st.booleans()):
+        return [x, d(arrays_st((shape[-1],)))], {}
+    return [x], {}
+
+
+def draw_same_pair(d):
+    shape = d(shapes_st(min_dims=0, max_dims=3))
+    return [d(arrays_st(shape, low=-4, high=4)), d(arrays_st(shape))], {}
+
+
+def draw_lstm_cell(d):
+    B, H = d(st.integers(1, 3)), d(st.integers(1, 3))
+    return [d(arrays_st((B, 4 * H))), d(arrays_st((B, H)))], {}
+
+
+def torch_lstm_cell(t, z, c):
+    i, f, g, o = z.chunk(4, -1)
+    c2 = i.sigmoid() * g.tanh() + f.sigmoid() * c
+    return t.cat([o.sigmoid() * c2.tanh(), c2], -1)
+
+
+def draw_lstm_sequence(d):
+    T, B, H = d(st.integers(1, 3)), d(st.integers(1, 3)), d(st.integers(1, 3))
+    return [d(arrays_st((T, B, 4 * H))), d(arrays_st((B, H))), d(arrays_st((B, H))),
+            d(arrays_st((4 * H, H), low=-1, high=1))], {}
+
+
+def torch_lstm_sequence(t, zx, h, c, w_hh):
+    out = []
+    for step in range(zx.shape[0]):
+        hc = torch_lstm_cell(t, zx[step] + h @ w_hh.T, c)
+        h, c = hc.chunk(2, -1)
+        out.append(hc)
+    return t.stack(out, 0)
+
+
+def dropout_mask(shape, p):
+    backend.manual_seed(11)
+    return F.dropout(Tensor(np.ones(shape)), p).numpy()
+
+
+def draw_squeeze(d):
+    shape = list(d(shapes_st(min_dims=1, max_dims=3)))
+    axis = d(st.integers(0, len(shape)))
+    shape.insert(axis, 1)
+    return [d(arrays_st(tuple(shape)))], {"axis": axis}
+
+
+def draw_flatten(d):
+    x = d(arrays_st(shapes_st(min_dims=1, max_dims=4)))
+    return [x], {"start_dim": d(st.integers(0, x.ndim - 1))}
+
+
+def draw_attention_weights(d):
+    arrays, kw = draw_attention(d)
+    return arrays[:2], kw
+
+
 def tsum(t, x, axis, keepdims):
     return t.sum(x, dim=axis, keepdim=keepdims)
 
@@ -179,8 +263,8 @@ OPS = {
     "mul": Op(lambda a, b: a * b, lambda t, a, b: a * b, binary()),
     "div": Op(lambda a, b: a / b, lambda t, a, b: a / b, binary(b_low=0.5, b_high=3.0)),
     "neg": Op(lambda a: -a, lambda t, a: -a, unary()),
-    "pow_scalar": Op(lambda a: a ** 3, lambda t, a: a ** 3, unary()),
-    "pow_tensor": Op(lambda a, b: a ** b, lambda t, a, b: a ** b, binary(low=0.5, high=2.0)),
+    "pow_scalar": Op(lambda a: a ** 3, lambda t, a: a ** 3, unary(), covers=("pow",)),
+    "pow_tensor": Op(lambda a, b: a ** b, lambda t, a, b: a ** b, binary(low=0.5, high=2.0), covers=("pow",)),
     "rsub_scalar": Op(lambda a: 2.0 - a, lambda t, a: 2.0 - a, unary()),
     "rdiv_scalar": Op(lambda a: 1.5 / a, lambda t, a: 1.5 / a, unary(low=0.5, high=3.0)),
     "exp": Op(F.exp, lambda t, a: a.exp(), unary()),
@@ -190,8 +274,8 @@ OPS = {
     "sigmoid": Op(F.sigmoid, lambda t, a: a.sigmoid(), unary(low=-8, high=8)),
     "relu": Op(F.relu, lambda t, a: a.relu(), unary(away=(0.0, 1e-3))),
     "abs": Op(F.abs, lambda t, a: a.abs(), unary(away=(0.0, 1e-3))),
-    "gelu_erf": Op(F.gelu, lambda t, a: t.nn.functional.gelu(a), unary(low=-5, high=5)),
-    "gelu_tanh": Op(lambda a: F.gelu(a, "tanh"), lambda t, a: t.nn.functional.gelu(a, approximate="tanh"), unary(low=-5, high=5)),
+    "gelu_erf": Op(F.gelu, lambda t, a: t.nn.functional.gelu(a), unary(low=-5, high=5), covers=("gelu",)),
+    "gelu_tanh": Op(lambda a: F.gelu(a, "tanh"), lambda t, a: t.nn.functional.gelu(a, approximate="tanh"), unary(low=-5, high=5), covers=("gelu",)),
     "sum": Op(lambda a, axis, keepdims: F.sum(a, axis, keepdims), tsum, with_axis()),
     "sum_all": Op(lambda a: a.sum(), lambda t, a: a.sum(), unary()),
     "mean": Op(lambda a, axis, keepdims: F.mean(a, axis, keepdims), lambda t, a, axis, keepdims: a.mean(dim=axis, keepdim=keepdims), with_axis()),
@@ -211,22 +295,49 @@ OPS = {
     "masked_fill": Op(lambda a, mask: a.masked_fill(mask, 0.5), lambda t, a, mask: a.masked_fill(t.as_tensor(mask), 0.5), draw_masked_fill),
     "matmul": Op(lambda a, b: a @ b, lambda t, a, b: a @ b, draw_matmul),
     "matmul_vec": Op(lambda a, b: a @ b, lambda t, a, b: a @ b, draw_matmul_vec),
-    "softmax": Op(lambda a, axis: F.softmax(a, axis), lambda t, a, axis: t.softmax(a, dim=axis), with_axis(keepdims=False)),
-    "log_softmax": Op(lambda a, axis: F.log_softmax(a, axis), lambda t, a, axis: t.log_softmax(a, dim=axis), with_axis(keepdims=False)),
+    "softmax": Op(lambda a, axis: F.softmax(a, axis), lambda t, a, axis: t.softmax(a, dim=axis), with_axis(keepdims=False),
+                  composed=lambda a, axis: F.softmax_composed(a, axis)),
+    "log_softmax": Op(lambda a, axis: F.log_softmax(a, axis), lambda t, a, axis: t.log_softmax(a, dim=axis), with_axis(keepdims=False),
+                      composed=lambda a, axis: F.log_softmax_composed(a, axis)),
     "cross_entropy": Op(lambda a, targets, reduction: F.cross_entropy(a, targets, reduction=reduction),
                         lambda t, a, targets, reduction: t.nn.functional.cross_entropy(a.reshape(-1, a.shape[-1]), t.as_tensor(targets).reshape(-1), reduction=reduction).reshape(targets.shape if reduction == "none" else ()),
-                        draw_ce),
+                        draw_ce, composed=lambda a, targets, reduction: F.cross_entropy_composed(a, targets, reduction=reduction)),
     "embedding": Op(lambda w, ids: F.embedding(ids, w), lambda t, w, ids: t.nn.functional.embedding(t.as_tensor(ids), w), draw_embedding),
-    "layer_norm": Op(lambda x, w, b: F.layer_norm(x, x.shape[-1], w, b), lambda t, x, w, b: t.nn.functional.layer_norm(x, (x.shape[-1],), w, b), draw_layer_norm),
-    "layer_norm_noaffine": Op(lambda x: F.layer_norm(x, x.shape[-1]), lambda t, x: t.nn.functional.layer_norm(x, (x.shape[-1],)), unary(min_dims=1)),
+    "layer_norm": Op(lambda x, w, b: F.layer_norm(x, x.shape[-1], w, b), lambda t, x, w, b: t.nn.functional.layer_norm(x, (x.shape[-1],), w, b), draw_layer_norm,
+                     composed=lambda x, w, b: F.layer_norm_composed(x, x.shape[-1], w, b)),
+    "layer_norm_noaffine": Op(lambda x: F.layer_norm(x, x.shape[-1]), lambda t, x: t.nn.functional.layer_norm(x, (x.shape[-1],)), unary(min_dims=1),
+                              composed=lambda x: F.layer_norm_composed(x, x.shape[-1]), covers=("layer_norm",)),
     "linear": Op(lambda x, w, b: F.linear(x, w, b), lambda t, x, w, b: t.nn.functional.linear(x, w, b), draw_linear),
     "linear_nobias": Op(lambda x, w: F.linear(x, w), lambda t, x, w: t.nn.functional.linear(x, w),
-                        lambda d: (draw_linear(d)[0][:2], {})),
+                        lambda d: (draw_linear(d)[0][:2], {}), covers=("linear",)),
     "lora_linear": Op(lambda x, w, a, b, bias, scale: F.lora_linear(x, w, a, b, scale, bias),
                       lambda t, x, w, a, b, bias, scale: t.nn.functional.linear(x, w, bias) + scale * ((x @ a.T) @ b.T),
-                      draw_lora_linear),
+                      draw_lora_linear,
+                      composed=lambda x, w, a, b, bias, scale: F.lora_linear_composed(x, w, a, b, scale, bias)),
     "attention": Op(lambda q, k, v, is_causal: F.scaled_dot_product_attention(q, k, v, is_causal=is_causal),
-                    lambda t, q, k, v, is_causal: t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=is_causal), draw_attention),
+                    lambda t, q, k, v, is_causal: t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=is_causal), draw_attention,
+                    composed=lambda q, k, v, is_causal: F.scaled_dot_product_attention_composed(q, k, v, is_causal=is_causal),
+                    covers=("scaled_dot_product_attention",)),
+    "attention_weights": Op(lambda q, k, is_causal: F.attention_weights(q, k, is_causal=is_causal),
+                            lambda t, q, k, is_causal: t.softmax((q @ k.transpose(-2, -1) / np.sqrt(q.shape[-1])).masked_fill(
+                                ~t.ones(q.shape[-2], k.shape[-2], dtype=t.bool).tril(), float("-inf")) if is_causal
+                                else q @ k.transpose(-2, -1) / np.sqrt(q.shape[-1]), -1), draw_attention_weights),
+    "rope": Op(lambda x, cos, sin, interleaved: F.rope(x, cos, sin, interleaved), torch_rope, draw_rope,
+               composed=lambda x, cos, sin, interleaved: F.rope_composed(x, cos, sin, interleaved)),
+    "rms_norm": Op(lambda x, *w: F.rms_norm(x, *w, eps=1e-6),
+                   lambda t, x, *w: t.nn.functional.rms_norm(x, (x.shape[-1],), *w, eps=1e-6), draw_rms_norm,
+                   composed=lambda x, *w: F.rms_norm_composed(x, *w, eps=1e-6)),
+    "swiglu": Op(F.swiglu, lambda t, a, b: t.nn.functional.silu(a) * b, draw_same_pair, composed=F.swiglu_composed),
+    "silu": Op(F.silu, lambda t, a: t.nn.functional.silu(a), unary(low=-6, high=6)),
+    "lstm_cell": Op(lambda z, c: F.concat(list(F.lstm_cell(z, c)), -1), torch_lstm_cell, draw_lstm_cell,
+                    composed=lambda z, c: F.concat(list(F.lstm_cell_composed(z, c)), -1), covers=("lstm_cell", "concat")),
+    "lstm_sequence": Op(F.lstm_sequence, torch_lstm_sequence, draw_lstm_sequence),
+    "dropout": Op(lambda a: (backend.manual_seed(11), F.dropout(a, 0.3))[1],
+                  lambda t, a: a * t.as_tensor(dropout_mask(tuple(a.shape), 0.3)), unary(min_dims=1)),
+    "cast": Op(lambda a: F.cast(a, np.float64), lambda t, a: a.to(t.float64), unary()),
+    "flatten": Op(lambda a, start_dim: F.flatten(a, start_dim), lambda t, a, start_dim: t.flatten(a, start_dim), draw_flatten),
+    "squeeze": Op(lambda a, axis: F.squeeze(a, axis), lambda t, a, axis: a.squeeze(axis), draw_squeeze),
+    "unsqueeze": Op(lambda a: F.unsqueeze(a, 0), lambda t, a: a.unsqueeze(0), unary()),
 }
 
 
@@ -261,31 +372,70 @@ def test_matches_torch(name, device, data):
         assert_close(actual, expected, rtol=1e-9, atol=1e-11, msg=f"{name} grad of input {i}")
 
 
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy", "layer_norm"])
+@pytest.mark.parametrize("name", sorted(n for n, op in OPS.items() if op.composed is not None))
 @given(data=st.data())
 def test_fused_equals_composed(name, data):
     """Each fused op (analytic backward) equals the same formula built from primitives."""
-    fused, composed = {
-        "softmax": (F.softmax, F.softmax_composed), "log_softmax": (F.log_softmax, F.log_softmax_composed),
-        "cross_entropy": (F.cross_entropy, F.cross_entropy_composed), "layer_norm": (F.layer_norm, F.layer_norm_composed),
-    }[name]
-    if name == "cross_entropy":
-        arrays, kw = draw_ce(data.draw)
-        args = lambda x: (x, kw["targets"], -100, kw["reduction"])  # noqa: E731
-    elif name == "layer_norm":
-        arrays, _ = draw_layer_norm(data.draw)
-        arrays = arrays[:1]
-        args = lambda x: (x, x.shape[-1])  # noqa: E731
-    else:
-        arrays, kw = with_axis(keepdims=False)(data.draw)
-        args = lambda x: (x, kw["axis"])  # noqa: E731
-    a, b = Tensor(arrays[0], requires_grad=True), Tensor(arrays[0].copy(), requires_grad=True)
-    ya, yb = fused(*args(a)), composed(*args(b))
+    op = OPS[name]
+    arrays, kw = op.draw(data.draw)
+    a = [Tensor(x.copy(), requires_grad=True) for x in arrays]
+    b = [Tensor(x.copy(), requires_grad=True) for x in arrays]
+    ya, yb = op.ours(*a, **kw), op.composed(*b, **kw)
     assert_close(ya, yb, rtol=1e-10, atol=1e-12)
     g = np.random.default_rng(2).standard_normal(ya.shape)
     ya.backward(Tensor(g))
     yb.backward(Tensor(g))
-    assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-11)
+    for x, y in zip(a, b):
+        assert_close(x.grad, y.grad, rtol=1e-9, atol=1e-11)
+
+
+# ---------------------------------------------------------------------------- the registry is complete
+ARRAY_HELPERS = {"causal_mask", "additive_mask", "rope_angles"}   # build constant arrays, not ops
+
+
+def public_functions():
+    """name -> function for every public function defined in a functional/*.py file."""
+    out = {}
+    for info in pkgutil.iter_modules(F.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"tinygrad_llm.functional.{info.name}")
+        for name, fn in vars(mod).items():
+            if inspect.isfunction(fn) and fn.__module__ == mod.__name__ and not name.startswith("_"):
+                out[name] = fn
+    return out
+
+
+def is_plain_array_code(name, fn):
+    """References (of a kernel, or named ``*_reference``) and raw-array steps (``cell_forward``)."""
+    references = {r.reference for r in _dispatch.ROUTES.values()}
+    return fn in references or name.endswith(("_reference", "_forward", "_backward"))
+
+
+def test_every_public_op_is_exported_and_registered():
+    ops = {n: fn for n, fn in public_functions().items() if not is_plain_array_code(n, fn) and n not in ARRAY_HELPERS}
+    covered = set()
+    for key, op in OPS.items():
+        for name in op.covers or ((key,) if key in F.__all__ else ()):
+            covered.add(getattr(F, name))
+            twin = getattr(F, f"{name}_composed", None)
+            if twin is not None:
+                assert op.composed is not None, f"OPS[{key!r}] covers {name} but not its composed twin {name}_composed"
+                covered.add(twin)
+    missing_export = sorted(n for n, fn in ops.items() if getattr(F, n, None) is not fn or n not in F.__all__)
+    missing_ops = sorted(n for n, fn in ops.items() if fn not in covered)
+    assert missing_export == [], f"defined in functional/ but not exported from functional/__init__.py: {missing_export}"
+    assert missing_ops == [], f"exported ops with no OPS entry in tests/test_functional.py: {missing_ops}"
+    assert all(n in F.__all__ for n in ARRAY_HELPERS)
+
+
+def test_registry_check_sees_a_new_op(monkeypatch):
+    import tinygrad_llm.functional.elementwise as E
+    monkeypatch.setattr(E, "softplus", lambda x: (x.exp() + 1.0).log(), raising=False)
+    E.softplus.__module__ = E.__name__
+    E.softplus.__name__ = "softplus"
+    with pytest.raises(AssertionError, match="softplus"):
+        test_every_public_op_is_exported_and_registered()
 
 
 # ---------------------------------------------------------------------------- numerical stability

@@ -8,6 +8,18 @@ so a node may only pass its gradient on once every child has added its share: th
 visited in reverse topological order. That order is computed with an explicit stack (no recursion,
 so a chain of 100,000 ops is fine). Broadcasting is undone in one place: a gradient is summed back
 to its input's shape (``sum_to``) before it is accumulated.
+
+Import order. The core imports one way: ``backend -> tensor -> autograd -> kernels -> functional``.
+This module imports ``tensor`` (``Function.apply`` makes output Tensors, ``backward`` walks them) and
+installs the engine on the class: ``Tensor.backward`` is ``backward`` below. ``tensor.py`` imports
+nothing of this module, and the operators (``+``, ``sum``, ...) are installed later by
+``functional/__init__.py``. Device moves of constants happen here once: ``Function.apply`` puts every
+array argument that is not a Tensor (masks, index arrays, cos/sin tables) on the device of the op's
+tensors, so no op moves arrays itself.
+
+Hooks (PyTorch's semantics): a tensor's ``register_hook`` functions see, and may replace, the total
+gradient flowing into it before it is stored or passed on; a leaf's
+``register_post_accumulate_grad_hook`` functions run right after its ``.grad`` is final for the pass.
 """
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ import contextlib
 import threading
 
 from . import backend
+from .tensor import Tensor
 
 _state = threading.local()
 
@@ -67,9 +80,11 @@ class Node:
 class Function:
     """Subclass and write two static methods.
 
-    ``forward(ctx, *args, **kwargs)`` receives raw arrays where tensors were passed and returns an array.
-    ``backward(ctx, grad)`` returns one gradient array (or None) per positional argument of forward.
-    Call it with ``MyFunction.apply(*args, **kwargs)``.
+    ``forward(ctx, *args, **kwargs)`` receives raw arrays where tensors were passed (and every other
+    array argument already on the device of those tensors) and returns an array.
+    ``backward(ctx, grad)`` returns one gradient array (or None) per positional argument of forward;
+    it may return ``grad`` itself or views of it (the engine copies only where a stored ``.grad`` would
+    otherwise share memory). Call it with ``MyFunction.apply(*args, **kwargs)``.
     """
 
     @staticmethod
@@ -82,8 +97,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         raw, parents, positions = [], [], []
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
@@ -93,6 +106,9 @@ class Function:
                     positions.append(i)
             else:
                 raw.append(a)
+        if backend.gpu_importable():                    # constants go to the device of the op's tensors
+            gpu = any(backend.is_gpu_array(a.data) for a in args if isinstance(a, Tensor))
+            raw = [r if isinstance(a, Tensor) else backend.on_device(r, gpu) for a, r in zip(args, raw)]
         ctx = Context()
         track = bool(parents) and is_grad_enabled()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad and track for a in args)
@@ -140,15 +156,90 @@ def topological_order(root):
     return order
 
 
-def backward(root, grad=None, retain_graph=False):
-    """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``."""
-    from .tensor import Tensor
+def _buffer(a):
+    """The array that owns ``a``'s memory: ``a`` itself, or the base of the view ``a``."""
+    base = getattr(a, "base", None)
+    while base is not None:
+        a, base = base, getattr(base, "base", None)
+    return a
 
+
+def _run_hooks(t, g, buffers):
+    """Each ``register_hook`` function of ``t`` sees the gradient and may return a replacement."""
+    for hook in list(t._hooks.values()):
+        buffers.pin(g)                                  # the hook may keep it
+        out = hook(Tensor(g))
+        if out is not None:
+            new = out.data if isinstance(out, Tensor) else backend.array_module(g).asarray(out)
+            if new.shape != g.shape:
+                raise ValueError(f"backward: a hook returned a gradient of shape {new.shape} for a tensor "
+                                 f"whose gradient has shape {g.shape}")
+            g = new
+            buffers.pin(g)
+    return g
+
+
+class GradBuffers:
+    """Which gradient buffers are shared during one backward pass, so that visible gradients never are.
+
+    A backward function may return its incoming gradient itself (``add`` gives it to both inputs), a
+    view of it (``reshape``, ``permute``, ``expand``, the broadcast view of ``sum``, the pieces of
+    ``stack``) or of another array. While such arrays only wait in the table of pending gradients that
+    is harmless: nothing writes to them (accumulating makes a new array), so they are passed on
+    without copies. A gradient becomes *visible* when it is stored in ``.grad`` (a leaf's, or a
+    non-leaf's after ``retain_grad()``): from then on the user and the optimizers change it in place
+    (``clip_grad_norm_``, ``p.grad.data *= ...``). ``publish`` therefore copies a gradient exactly when
+    its buffer is still held by a pending gradient, or is *pinned*: already visible, given by the
+    caller (the gradient passed to ``backward``), or the data of a leaf (a parameter); otherwise it
+    hands the array over as it is. So ``a + b`` of two leaves costs one copy, a residual stream none.
+    """
+
+    __slots__ = ("pending", "pinned")
+
+    def __init__(self):
+        self.pending = {}   # id(buffer) -> number of pending gradients using it (they keep it alive)
+        self.pinned = {}    # id(buffer) -> buffer that others can see or change
+
+    def hold(self, g):
+        """``g`` now waits in the pending table."""
+        key = id(g) if g.base is None else id(_buffer(g))
+        pending = self.pending
+        pending[key] = pending.get(key, 0) + 1
+        return g
+
+    def release(self, g):
+        """``g`` left the pending table."""
+        key = id(g) if g.base is None else id(_buffer(g))
+        n = self.pending.pop(key) - 1
+        if n:
+            self.pending[key] = n
+
+    def pin(self, a):
+        b = _buffer(a)
+        self.pinned[id(b)] = b
+
+    def publish(self, g):
+        """``g`` as an array that owns its memory (copied only if it shares it), then pinned."""
+        b = _buffer(g)
+        if (id(b) in self.pending or id(b) in self.pinned or not g.flags.c_contiguous
+                or not getattr(g.flags, "writeable", True)):   # broadcast views are read-only
+            g = g.copy()
+            b = g
+        self.pinned[id(b)] = b
+        return g
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Accumulate $\\partial\\,\\mathrm{root} / \\partial\\,\\mathrm{leaf}$ into every leaf's ``.grad``.
+
+    Every gradient stored in a ``.grad`` owns its memory (see ``GradBuffers``). Installed as
+    ``Tensor.backward(grad=None, retain_graph=False)``."""
     if not root.requires_grad:
         raise RuntimeError(
             f"backward: tensor of shape {root.shape} does not require grad and has no graph "
             "(create the leaves with requires_grad=True, and do not call it inside no_grad())")
     xp = backend.array_module(root.data)
+    buffers = GradBuffers()
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
@@ -159,20 +250,29 @@ def backward(root, grad=None, retain_graph=False):
         g0 = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.dtype)
         if g0.shape != root.shape:
             raise ValueError(f"backward: gradient of shape {g0.shape} does not match output shape {root.shape}")
+        buffers.pin(g0)                                     # the caller's array: never handed out
+    order = topological_order(root)
+    for t in order:
+        if t._node is None:
+            buffers.pin(t.data)                             # a gradient must never alias a parameter
     # [start:backward-loop]
-    grads = {id(root): g0}
-    for t in reversed(topological_order(root)):
+    grads = {id(root): buffers.hold(g0)}        # pending gradients, tensor id -> array
+    for t in reversed(order):
         g = grads.pop(id(t), None)
+        if g is not None:
+            buffers.release(g)
+            if t._hooks:
+                g = _run_hooks(t, g, buffers)
         node = t._node
         if node is None:  # a leaf: accumulate until zero_grad()
             if g is not None:
                 g = sum_to(g, t.shape).astype(t.dtype, copy=False)
-                if not (g.flags.c_contiguous and getattr(g.flags, "writeable", True)):
-                    g = g.copy()  # broadcast views are read-only; optimizers update .grad in place
-                t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+                t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
+                for hook in list((t._post_hooks or {}).values()):
+                    hook(t)                         # .grad is final for this pass
             continue
         if t._retains_grad and g is not None:
-            t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.data + g)
+            t.grad = Tensor(buffers.publish(g)) if t.grad is None else Tensor(t.grad.data + g)
         if node.freed:
             raise RuntimeError(
                 f"backward: the graph through {node.fn.__name__} was already freed by an earlier backward; "
@@ -188,8 +288,15 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             pg = sum_to(pg, parent.shape)
             key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            if key in grads:                        # a second path into parent: add (a new array)
+                old = grads[key]
+                buffers.release(old)
+                pg = old + pg
+            grads[key] = buffers.hold(pg)
         if not retain_graph:
             node.freed = True
             node.ctx = None
     # [end:backward-loop]
+
+
+Tensor.backward = backward

@@ -199,3 +199,21 @@ def use_kernels(flag: bool):
         yield
     finally:
         _kernels = old
+
+
+# ----------------------------------------------------------------------------- constants onto a device
+def gpu_importable() -> bool:
+    """Whether CuPy loaded, i.e. whether arrays can live on two devices at all."""
+    return _cp is not None
+
+
+def on_device(value, gpu: bool):
+    """``value`` with its arrays on the GPU (``gpu``) or the CPU: an array is moved, a tuple or list has
+    its arrays moved (index tuples), anything else (numbers, None, slices) is returned as it is."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(on_device(v, gpu) for v in value)
+    if isinstance(value, np.ndarray) and gpu:
+        return _cp.asarray(value)
+    if is_gpu_array(value) and not gpu:
+        return value.get()
+    return value

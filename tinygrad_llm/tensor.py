@@ -1,14 +1,26 @@
 """``Tensor``: an array (NumPy or CuPy), an optional gradient, and the node that produced it.
 
-Operators delegate to ``tinygrad_llm.functional`` (one formula a file); the backward pass lives in
-``autograd.py``. A tensor created by the user is a *leaf*; a tensor produced by a ``Function`` while
-gradients are enabled remembers its node, and ``y.backward()`` walks those nodes in reverse.
+This module is the data structure only and imports nothing of the framework but ``backend``:
+the array and its properties, conversions, ``.grad`` / ``requires_grad`` / ``detach`` and the hook
+lists. The rest is installed onto the class by the layers above, so the core imports one way
+(backend -> tensor -> autograd -> functional):
+
+- ``autograd.py`` (which imports this module) adds ``backward``, the engine;
+- ``functional/__init__.py`` adds the operators and methods (``+``, ``@``, ``x[idx]``, ``sum``,
+  ``reshape``, ``softmax``, ``astype``, ...) from one table, ``TENSOR_METHODS``, when it loads.
+
+``import tinygrad_llm`` loads both, so every Tensor a user sees has all of them. A tensor created by the
+user is a *leaf*; a tensor produced by a ``Function`` while gradients are enabled remembers its node,
+and ``y.backward()`` walks those nodes in reverse.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import autograd, backend
+from . import backend
+
+# dtype kinds a tensor can hold: booleans, integers, floats (and complex, which no op differentiates)
+_NUMERIC_KINDS = "biufc"
 
 
 def _as_array(data, dtype=None):
@@ -17,14 +29,38 @@ def _as_array(data, dtype=None):
     if backend.is_gpu_array(data):
         return data if dtype is None else data.astype(dtype, copy=False)
     if isinstance(data, (np.ndarray, np.generic)):  # arrays and NumPy scalars keep their dtype
-        data = np.asarray(data)
-        return data if dtype is None else data.astype(dtype, copy=False)
-    arr = np.asarray(data)
-    if dtype is not None:
-        return arr.astype(dtype, copy=False)
-    if arr.dtype.kind == "f" or arr.dtype == object:
-        return arr.astype(backend.get_default_dtype())
-    return arr
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:                    # ragged nested lists
+            raise ValueError(f"Tensor: cannot make a tensor from {_describe(data)}: {e}") from None
+        if dtype is None and arr.dtype.kind == "f":
+            arr = arr.astype(backend.get_default_dtype())   # Python floats get the default dtype
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"Tensor: cannot make a tensor from {_describe(data)} (NumPy dtype {arr.dtype}); "
+                        "expected numbers, nested lists of numbers, or a NumPy/CuPy array of numbers")
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def _describe(data) -> str:
+    text = repr(data)
+    return f"{type(data).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+class RemovableHandle:
+    """Returned by ``register_hook`` and ``register_post_accumulate_grad_hook``; ``remove()`` unregisters."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks: dict, key: int):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+_hook_ids = iter(range(1 << 62))
 
 
 class Tensor:
@@ -36,7 +72,8 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_retains_grad", "_hooks", "_post_hooks",
+                 "__weakref__")
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -47,6 +84,8 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._node = None
         self._retains_grad = False
+        self._hooks = None           # id -> fn(grad) called by backward with the gradient flowing in
+        self._post_hooks = None      # id -> fn(tensor) called once a leaf's .grad is final for the pass
 
     # ------------------------------------------------------------------ properties
     shape = property(lambda self: self.data.shape)
@@ -82,20 +121,7 @@ class Tensor:
         out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
         return out
 
-    def astype(self, dtype):
-        from .functional.elementwise import cast
-        return cast(self, dtype)
-
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
-
-    # ------------------------------------------------------------------ autograd
-    def backward(self, grad=None, retain_graph: bool = False):
-        autograd.backward(self, grad, retain_graph)
-
+    # ------------------------------------------------------------------ gradient bookkeeping
     def detach(self):
         """The same data, cut from the graph (truncated BPTT, targets, logging)."""
         return Tensor(self.data)
@@ -114,22 +140,33 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    # ------------------------------------------------------------------ operators
-    def __add__(self, o): return F.add(self, o)
-    def __radd__(self, o): return F.add(o, self)
-    def __sub__(self, o): return F.sub(self, o)
-    def __rsub__(self, o): return F.sub(o, self)
-    def __mul__(self, o): return F.mul(self, o)
-    def __rmul__(self, o): return F.mul(o, self)
-    def __truediv__(self, o): return F.div(self, o)
-    def __rtruediv__(self, o): return F.div(o, self)
-    def __neg__(self): return F.neg(self)
-    def __pow__(self, o): return F.pow(self, o)
-    def __rpow__(self, o): return F.pow(o, self)
-    def __matmul__(self, o): return F.matmul(self, o)
-    def __rmatmul__(self, o): return F.matmul(o, self)
-    def __getitem__(self, idx): return F.getitem(self, idx)
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` with the gradient flowing into this tensor during backward (a Tensor, the
+        sum of every contribution of this pass), before it is stored in ``.grad`` or passed on; if
+        ``fn`` returns a Tensor or array, that replaces the gradient. PyTorch's ``Tensor.register_hook``."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = next(_hook_ids)
+        self._hooks[key] = fn
+        return RemovableHandle(self._hooks, key)
 
+    def register_post_accumulate_grad_hook(self, fn):
+        """Call ``fn(self)`` on this leaf once backward has accumulated every contribution of the pass
+        into ``.grad`` (when the reverse topological walk reaches it, before backward returns); a leaf
+        used several times fires once. The place to start reducing a gradient in data-parallel training.
+        PyTorch's ``Tensor.register_post_accumulate_grad_hook``."""
+        if not self.is_leaf or not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that require grad "
+                               "have an accumulated .grad")
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        key = next(_hook_ids)
+        self._post_hooks[key] = fn
+        return RemovableHandle(self._post_hooks, key)
+
+    # ------------------------------------------------------------------ plain array methods (no gradient)
     # comparisons give plain (non-differentiable) boolean tensors
     def _cmp(self, o, op):
         od = o.data if isinstance(o, Tensor) else o
@@ -139,38 +176,9 @@ class Tensor:
     def __gt__(self, o): return self._cmp(o, lambda a, b: a > b)
     def __ge__(self, o): return self._cmp(o, lambda a, b: a >= b)
 
-    # ------------------------------------------------------------------ methods
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def sqrt(self): return F.sqrt(self)
-    def tanh(self): return F.tanh(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def relu(self): return F.relu(self)
-    def abs(self): return F.abs(self)
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, correction=0): return F.var(self, axis, keepdims, correction)
-    def reshape(self, *shape): return F.reshape(self, *shape)
-    view = reshape
-    def flatten(self, start_dim=0): return F.reshape(self, self.shape[:start_dim] + (-1,))
-    def transpose(self, a=-2, b=-1): return F.transpose(self, a, b)
-    def permute(self, *axes): return F.permute(self, *axes)
-    def unsqueeze(self, axis): return F.unsqueeze(self, axis)
-    def squeeze(self, axis=None): return F.squeeze(self, axis)
-    def expand(self, *shape): return F.expand(self, *shape)
-    def masked_fill(self, mask, value): return F.masked_fill(self, mask, value)
-    def softmax(self, axis=-1): return F.softmax(self, axis)
-    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
-    def split(self, size, axis=0): return F.split(self, size, axis)
-    T = property(lambda self: F.transpose(self, -2, -1) if self.ndim >= 2 else self)
-
     def argmax(self, axis=None):
         xp = backend.array_module(self.data)
         return Tensor(xp.argmax(self.data, axis=axis))
-
-
-from . import functional as F  # noqa: E402  (functional imports Tensor from this module)
 
 
 def tensor(data, requires_grad=False, dtype=None) -> Tensor:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import tinygrad_llm as tg  # noqa: E402
 import tinygrad_llm.functional as F  # noqa: E402
 from tinygrad_llm import backend, kernels  # noqa: E402
-from tinygrad_llm.kernels import reference  # noqa: E402
+from tinygrad_llm.functional.softmax import softmax_forward  # noqa: E402  (the reference)
 from tinygrad_llm.kernels import softmax as ksoftmax  # noqa: E402
 from tinygrad_llm.kernels.fast_exp import exp as fast_exp  # noqa: E402
 from tinygrad_llm.kernels.matmul import WINNER, bmm  # noqa: E402
@@ -106,7 +106,7 @@ print(f"Q K^T ({bh},64,32)@({bh},32,64): BLAS {t_blas * 1e6:.0f} us, Numba {t_nu
 # ## 3. Softmax: one pass per row, and its Jacobian-vector product
 # %%
 x = rng.standard_normal(7)
-y = reference.softmax_forward(x)
+y = softmax_forward(x)
 J = np.diag(y) - np.outer(y, y)                         # dy_i/dx_j = y_i (delta_ij - y_j)
 g = rng.standard_normal(7)
 vjp = kernels.softmax_backward(y[None], g[None])[0]     # never builds J

@@ -25,9 +25,10 @@ import math
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend
 from ..autograd import Function
 from ..backend import array_module
+from ._dispatch import dispatch
 from ._util import ShapeError, data_of
 from .dropout import dropout
 from .matmul import matmul
@@ -49,17 +50,47 @@ def _check(q, k, v):
                          "have different lengths")
 
 
-def additive_mask(T_q, T_k, attn_mask=None, is_causal=False, like=None, dtype=np.float64):
-    """The mask $M$ as an array of 0 and $-\\infty$ (or the given floats), broadcastable to (..., T_q, T_k);
-    None when nothing is masked."""
-    xp = array_module(like) if like is not None else np
+def additive_mask(T_q, T_k, attn_mask=None, is_causal=False, key_padding_mask=None, batch_heads=None,
+                  dtype=np.float64, xp=np):
+    """The one mask builder: $M$ as one array of 0 (may look) and $-\\infty$ (may not), or the given
+    floats, broadcastable to the scores (..., T_q, T_k); None when nothing is masked. The parts add up:
+
+    - ``is_causal``: hide key j from query i when j > i + T_k - T_q;
+    - ``attn_mask``: boolean, True where attention is *allowed* (``F.scaled_dot_product_attention``'s
+      convention), or floats added as they are; any shape that broadcasts to the scores. With
+      ``num_heads`` (``nn.MultiheadAttention``) it must be (T_q, T_k) or (B·num_heads, T_q, T_k), the
+      latter becoming (B, num_heads, T_q, T_k);
+    - ``key_padding_mask``: (B, T_k), boolean True where key j is *padding* (PyTorch's convention for
+      it), or floats; it becomes (B, 1, 1, T_k).
+
+    The masks stay on the device they came on (``xp`` builds the causal part when no mask array is
+    given); ``Function.apply`` moves the result next to the scores.
+    """
+    given = [data_of(m) for m in (attn_mask, key_padding_mask) if m is not None]
+    given = [m if hasattr(m, "dtype") else np.asarray(m) for m in given]
+    xp = array_module(*given) if given else xp
     m = None
     if is_causal:
         m = xp.where(causal_mask(T_q, T_k, xp), 0.0, -np.inf).astype(dtype)
     if attn_mask is not None:
-        a = backend.like(data_of(attn_mask), like) if like is not None else np.asarray(data_of(attn_mask))
+        a = xp.asarray(data_of(attn_mask))
         a = xp.where(a, 0.0, -np.inf).astype(dtype) if a.dtype == bool else a.astype(dtype)
+        if batch_heads is not None:
+            B, H = batch_heads
+            if a.shape == (B * H, T_q, T_k):
+                a = a.reshape(B, H, T_q, T_k)
+            elif a.shape != (T_q, T_k):
+                raise ShapeError(f"MultiheadAttention: attn_mask of shape {a.shape}, expected {(T_q, T_k)} "
+                                 f"or {(B * H, T_q, T_k)}")
         m = a if m is None else m + a
+    if key_padding_mask is not None:
+        kp = xp.asarray(data_of(key_padding_mask))
+        if kp.ndim != 2 or kp.shape[1] != T_k or (batch_heads is not None and kp.shape[0] != batch_heads[0]):
+            want = f"({'batch' if batch_heads is None else batch_heads[0]}, {T_k})"
+            raise ShapeError(f"MultiheadAttention: key_padding_mask of shape {kp.shape}, expected {want}")
+        kp = xp.where(kp, -np.inf, 0.0).astype(dtype) if kp.dtype == bool else kp.astype(dtype)
+        kp = kp.reshape(kp.shape[0], 1, 1, T_k)
+        m = kp if m is None else m + kp
     return m
 
 
@@ -73,7 +104,8 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
     if is_causal:
         scores = masked_fill(scores, ~causal_mask(T_q, T_k, xp), -np.inf)
     if attn_mask is not None:
-        m = backend.like(data_of(attn_mask), scores.data)
+        m = data_of(attn_mask)
+        m = m if hasattr(m, "dtype") else np.asarray(m)
         if m.dtype == bool:
             scores = masked_fill(scores, ~m, -np.inf)
         else:
@@ -91,36 +123,24 @@ def scaled_dot_product_attention_composed(q, k, v, attn_mask=None, is_causal=Fal
     return matmul(w, v)                                       # (..., T_q, d_v)
 
 
-def _mm(a, b):
-    return kernels.matmul(a, b) if kernels.applicable(a, b) else array_module(a, b).matmul(a, b)
-
-
-def _softmax_last(s):
-    if kernels.applicable(s):
-        return kernels.softmax_forward(s)
-    xp = array_module(s)
-    e = xp.exp(s - s.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class Attention(Function):
     """One node: $O = \\mathrm{softmax}(QK^\\top s + M)V$ with the analytic backward above."""
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, dropout_p):
         # [start:fused-attention-forward]
-        s = _mm(q * q.dtype.type(scale), k.swapaxes(-1, -2))   # (..., T_q, T_k); scaling q is the cheaper side
+        s = dispatch("matmul", q * q.dtype.type(scale), k.swapaxes(-1, -2))  # (..., T_q, T_k); scaling q is cheaper
         if mask is not None:
             if np.broadcast_shapes(s.shape, mask.shape) == s.shape:
                 s += mask                                      # in place
             else:
                 s = s + mask                                   # the mask adds batch dimensions
-        p = _softmax_last(s)                                   # (..., T_q, T_k)
+        p = dispatch("softmax_forward", s, -1)                 # (..., T_q, T_k)
         d = None
         if dropout_p > 0.0:
             keep = backend.random_uniform(p.shape, like_array=p, dtype=p.dtype) >= dropout_p
             d = keep * p.dtype.type(1.0 / (1.0 - dropout_p))   # 0 or 1/(1-p)
-        out = _mm(p if d is None else p * d, v)                # (..., T_q, d_v)
+        out = dispatch("matmul", p if d is None else p * d, v)  # (..., T_q, d_v)
         # [end:fused-attention-forward]
         ctx.save_for_backward(q, k, v, p, d)
         ctx.scale = scale
@@ -131,17 +151,14 @@ class Attention(Function):
         q, k, v, p, d = ctx.saved_tensors
         # [start:fused-attention-backward]
         pd = p if d is None else p * d
-        gv = _mm(pd.swapaxes(-1, -2), g)                       # (..., T_k, d_v)
-        gp = _mm(g, v.swapaxes(-1, -2))                        # (..., T_q, T_k)
+        gv = dispatch("matmul", pd.swapaxes(-1, -2), g)        # (..., T_k, d_v)
+        gp = dispatch("matmul", g, v.swapaxes(-1, -2))         # (..., T_q, T_k)
         if d is not None:
             gp *= d
-        if gp.shape == p.shape and kernels.applicable(p, gp):
-            gs = kernels.softmax_backward(p, gp)
-        else:
-            gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gs = dispatch("softmax_backward", p, gp, -1)           # P * (gP - rowsum(gP * P))
         sc = gs.dtype.type(ctx.scale)
-        gq = _mm(gs, k) * sc                                   # (..., T_q, d_k)
-        gk = _mm(gs.swapaxes(-1, -2), q) * sc                  # (..., T_k, d_k)
+        gq = dispatch("matmul", gs, k) * sc                    # (..., T_q, d_k)
+        gk = dispatch("matmul", gs.swapaxes(-1, -2), q) * sc   # (..., T_k, d_k)
         # [end:fused-attention-backward]
         return gq, gk, gv, None, None, None
 
@@ -152,5 +169,5 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     _check(q, k, v)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     dtype = np.result_type(q.dtype, k.dtype)
-    mask = additive_mask(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data, dtype=dtype)
+    mask = additive_mask(q.shape[-2], k.shape[-2], attn_mask, is_causal, dtype=dtype, xp=array_module(q.data))
     return Attention.apply(q, k, v, mask, float(scale), float(dropout_p) if training else 0.0)

@@ -8,63 +8,75 @@ drops the $1/N$; ``'none'`` returns the per-row losses).
 Backward: $\partial L/\partial z_{ij} = (p_{ij} - y_{ij})/N$ — the predicted distribution minus the
 truth, which is why softmax and cross-entropy are computed together. Ignored rows get zero.
 The class axis is the last one: logits (..., C), targets (...).
-On the CPU with kernels on, ``kernels/cross_entropy.py`` computes loss and gradient in one pass
-per row and saves only the per-row log-sum-exp instead of the (N, C) log-probabilities.
+
+``cross_entropy_forward`` / ``cross_entropy_backward`` are the plain-array references on rows
+(N, C): the forward returns the loss and the per-row log-sum-exp
+$\mathrm{lse}_i = m_i + \log\sum_j e^{z_{ij} - m_i}$, and the backward rebuilds
+$p = e^{z - \mathrm{lse}}$ from it, so only N numbers are saved, not the (N, C) probabilities. On
+the CPU ``_dispatch`` runs the fused kernel (``kernels/cross_entropy.py``) with the same arguments,
+which reads each row once per pass.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import backend, kernels
 from ..autograd import Function
 from ..backend import array_module
+from ._dispatch import dispatch, reference
 from ._util import ShapeError, data_of
-from .softmax import log_softmax_reference
+from .softmax import log_softmax
+
+
+@reference("cross_entropy_forward")
+def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
+    """(loss, lse) for logits (N, C) and integer targets (N,): the loss is a scalar for 'mean'/'sum' and
+    (N,) for 'none' (0 on ignored rows); lse (N,) is what the backward needs."""
+    xp = array_module(logits)
+    m = logits.max(axis=-1, keepdims=True)                                        # (N, 1)
+    lse = (m + xp.log(xp.exp(logits - m).sum(axis=-1, keepdims=True)))[:, 0]      # (N,)
+    valid = targets != ignore_index
+    picked = xp.take_along_axis(logits, xp.where(valid, targets, 0)[:, None], axis=1)[:, 0]
+    loss = xp.where(valid, lse - picked, 0).astype(logits.dtype)                  # (N,)
+    lse = lse.astype(logits.dtype)
+    if reduction == "none":
+        return loss, lse
+    total = loss.astype(np.float64).sum()
+    if reduction == "mean":
+        count = int(valid.sum())
+        total = total / count if count else total * np.nan                        # no kept row: nan, as PyTorch
+    return xp.asarray(total, dtype=logits.dtype), lse
+
+
+@reference("cross_entropy_backward")
+def cross_entropy_backward(logits, targets, lse, g, ignore_index=-100, reduction="mean"):
+    """d loss / d logits (N, C) times the upstream gradient ``g`` (a scalar, or (N,) for 'none')."""
+    xp = array_module(logits)
+    p = xp.exp(logits - lse[:, None])                                             # softmax, (N, C)
+    valid = targets != ignore_index
+    p[xp.arange(p.shape[0]), xp.where(valid, targets, 0)] -= 1                     # p - onehot
+    if reduction == "none":
+        scale = g * valid                                                         # (N,)
+    else:
+        count = int(valid.sum())
+        scale = (g / max(count, 1) if reduction == "mean" else g) * valid         # no kept row: zero gradient
+    return (p * scale[:, None]).astype(logits.dtype, copy=False)
 
 
 class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, targets, ignore_index, reduction):
+        z, t = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)           # (N, C), (N,)
+        loss, lse = dispatch("cross_entropy_forward", z, t, ignore_index, reduction)
+        ctx.save_for_backward(z, t, lse)
         ctx.shape, ctx.reduction, ctx.ignore_index = logits.shape, reduction, ignore_index
-        ctx.kernel = kernels.applicable(logits) and not backend.is_gpu_array(targets)
-        if ctx.kernel:                                              # fused Numba kernel
-            z, t = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-            loss, lse = kernels.cross_entropy_forward(z, t, ignore_index, reduction)
-            ctx.save_for_backward(z, t, lse)
-            return loss.reshape(targets.shape) if reduction == "none" else loss
-        xp = array_module(logits)
-        C = logits.shape[-1]
-        z = logits.reshape(-1, C)                                   # (N, C)
-        t = targets.reshape(-1)                                     # (N,)
-        valid = t != ignore_index                                   # (N,)
-        safe_t = xp.where(valid, t, 0)
-        logp = log_softmax_reference(z, -1)                         # (N, C)
-        nll = -xp.take_along_axis(logp, safe_t[:, None], axis=1)[:, 0] * valid
-        count = int(valid.sum())
-        ctx.save_for_backward(logp, safe_t, valid)
-        ctx.shape, ctx.reduction, ctx.count = logits.shape, reduction, count
-        if reduction == "none":
-            return nll.reshape(targets.shape)
-        total = nll.sum()
-        return xp.asarray(total / count if reduction == "mean" else total, dtype=logits.dtype)
+        return loss.reshape(targets.shape) if reduction == "none" else loss
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.kernel:
-            z, t, lse = ctx.saved_tensors
-            g = g.reshape(-1) if ctx.reduction == "none" else g
-            gz = kernels.cross_entropy_backward(z, t, lse, g, ctx.ignore_index, ctx.reduction)
-            return gz.reshape(ctx.shape), None, None, None
-        logp, safe_t, valid = ctx.saved_tensors
-        xp = array_module(logp)
-        grad = xp.exp(logp)                                         # p, (N, C)
-        grad[xp.arange(grad.shape[0]), safe_t] -= 1                 # p - y
-        grad *= valid[:, None]
-        if ctx.reduction == "none":
-            grad *= g.reshape(-1, 1)
-        else:
-            grad *= g / ctx.count if ctx.reduction == "mean" else g
-        return grad.reshape(ctx.shape), None, None, None
+        z, t, lse = ctx.saved_tensors
+        g = g.reshape(-1) if ctx.reduction == "none" else g
+        gz = dispatch("cross_entropy_backward", z, t, lse, g, ctx.ignore_index, ctx.reduction)
+        return gz.reshape(ctx.shape), None, None, None
 
 
 def _check(logits, targets, ignore_index, reduction):
@@ -73,7 +85,6 @@ def _check(logits, targets, ignore_index, reduction):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not hasattr(t, "dtype"):
         t = np.asarray(t)
-    t = backend.like(t, logits.data)
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
     if tuple(t.shape) != tuple(logits.shape[:-1]):
@@ -96,7 +107,6 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
 
 def cross_entropy_composed(logits, targets, ignore_index=-100, reduction="mean"):
     """The same loss from primitives (log_softmax, getitem, sum, div)."""
-    from .softmax import log_softmax
     t = _check(logits, targets, ignore_index, reduction)
     xp = array_module(t)
     C = logits.shape[-1]

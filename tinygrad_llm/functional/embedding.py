@@ -37,7 +37,6 @@ def embedding(ids, weight):
     idx = data_of(ids)
     if not hasattr(idx, "dtype"):
         idx = np.asarray(idx)
-    idx = backend.like(idx, weight.data)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: token ids must be integers, got dtype {idx.dtype}")
     if weight.ndim != 2:

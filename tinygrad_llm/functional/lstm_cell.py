@@ -19,18 +19,14 @@ Truncated BPTT is the caller's job: pass ``h.detach()``, ``c.detach()`` as the n
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
+from ._dispatch import dispatch
 from ._util import ShapeError
 
 
 def _sigmoid(x, xp):
     return 0.5 * (xp.tanh(0.5 * x) + 1.0)                   # = 1/(1+e^{-x}), no overflow
-
-
-def _mm(a, b):
-    return kernels.matmul(a, b) if kernels.applicable(a, b) else array_module(a, b).matmul(a, b)
 
 
 # [start:cell-forward]
@@ -97,7 +93,7 @@ class LSTMSequence(Function):
         h, c = h0, c0
         # [start:sequence-forward]
         for t in range(T):
-            z = zx[t] + _mm(h, w_t)                           # (B, 4H)
+            z = zx[t] + dispatch("matmul", h, w_t)            # (B, 4H)
             acts[t], c, tcs[t] = cell_forward(z, c)
             h = acts[t, :, 3 * H:] * tcs[t]                   # (B, H)
             out[t, :, :H], out[t, :, H:] = h, c
@@ -116,9 +112,9 @@ class LSTMSequence(Function):
             c_prev = out[t - 1, :, H:] if t > 0 else c0
             dz, dc_next = cell_backward(acts[t], c_prev, tcs[t], g[t, :, :H] + dh_next, g[t, :, H:] + dc_next)
             dzx[t] = dz
-            dh_next = _mm(dz, w_hh)                           # (B, H)
+            dh_next = dispatch("matmul", dz, w_hh)            # (B, H)
         h_prev = xp.concatenate([h0[None], out[:-1, :, :H]], axis=0).reshape(-1, H)  # (T*B, H)
-        dw = _mm(dzx.reshape(-1, 4 * H).T, h_prev)            # (4H, H) = sum_t dz_t^T h_{t-1}
+        dw = dispatch("matmul", dzx.reshape(-1, 4 * H).T, h_prev)  # (4H, H) = sum_t dz_t^T h_{t-1}
         return dzx, dh_next, dc_next, dw
 
 

@@ -8,17 +8,25 @@ $$\bar A = \bar C B^\top, \qquad \bar B = A^\top \bar C$$
 For batched inputs the same holds per batch; a batch dimension that was broadcast is summed back
 by the engine. One-dimensional operands are promoted to a row (left) or column (right) as in NumPy.
 
-On the CPU with kernels on, the three products go through ``kernels.matmul``, which keeps
-``np.matmul`` (BLAS) except for batches of small matrices where the Numba kernel measured faster.
+The reference on plain arrays is ``matmul_reference`` (``xp.matmul``: BLAS, or cuBLAS on the GPU).
+On the CPU the three products go through ``_dispatch`` to ``kernels.matmul``, which keeps
+``np.matmul`` except for batches of small matrices where the Numba kernel measured faster.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
+from ..tensor import Tensor
+from ._dispatch import dispatch, reference
 from ._util import ShapeError
+
+
+@reference("matmul")
+def matmul_reference(a, b):
+    """$C = AB$ on plain arrays, batched and broadcasting like ``np.matmul``."""
+    return array_module(a, b).matmul(a, b)
 
 
 def _swap(a):
@@ -29,22 +37,17 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        if kernels.applicable(a, b):
-            return kernels.matmul(a, b)
-        return array_module(a, b).matmul(a, b)
+        return dispatch("matmul", a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        xp = array_module(g)
-        mm = kernels.matmul if kernels.applicable(g, a, b) else xp.matmul
-        ga = mm(g, _swap(b)) if ctx.needs_input_grad[0] else None  # (..., M, K)
-        gb = mm(_swap(a), g) if ctx.needs_input_grad[1] else None  # (..., K, N)
+        ga = dispatch("matmul", g, _swap(b)) if ctx.needs_input_grad[0] else None  # (..., M, K)
+        gb = dispatch("matmul", _swap(a), g) if ctx.needs_input_grad[1] else None  # (..., K, N)
         return ga, gb
 
 
 def matmul(a, b):
-    from ..tensor import Tensor
     a = a if isinstance(a, Tensor) else Tensor(a)
     b = b if isinstance(b, Tensor) else Tensor(b)
     if a.ndim == 0 or b.ndim == 0:

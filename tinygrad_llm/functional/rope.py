@@ -22,6 +22,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import array_module, get_default_dtype
 from ._util import ShapeError, data_of
+from .shape import concat, stack
 
 
 def rope_angles(head_dim: int, positions, base: float = 10000.0, dtype=None):
@@ -79,13 +80,13 @@ def rope(x, cos, sin, interleaved=True):
     if tuple(c.shape) != want or tuple(s.shape) != want:
         raise ShapeError(f"rope: cos/sin of shapes {c.shape}/{s.shape} do not fit input {x.shape} "
                          f"(expected {want})")
-    xp = array_module(x.data)
-    return RoPE.apply(x, xp.asarray(c, dtype=x.dtype), xp.asarray(s, dtype=x.dtype), bool(interleaved))
+    c = c.astype(x.dtype, copy=False) if hasattr(c, "dtype") else np.asarray(c, dtype=x.dtype)
+    s = s.astype(x.dtype, copy=False) if hasattr(s, "dtype") else np.asarray(s, dtype=x.dtype)
+    return RoPE.apply(x, c, s, bool(interleaved))
 
 
 def rope_composed(x, cos, sin, interleaved=True):
     """The same rotation from primitives (getitem, mul, sub, add, stack/concat)."""
-    from .shape import concat, stack
     d = x.shape[-1]
     x1, x2 = (x[..., 0::2], x[..., 1::2]) if interleaved else (x[..., : d // 2], x[..., d // 2:])
     y1 = x1 * cos - x2 * sin

@@ -73,24 +73,24 @@ class GetItem(Function):
         return gx, None
 
 
-def _prepare_index(idx, ref):
-    """Unwrap tensors, move index arrays to x's device, and turn boolean masks into integer indices."""
-    xp = array_module(ref)
+def _prepare_index(idx):
+    """Unwrap tensors, make lists arrays and turn boolean masks into integer indices (where they are;
+    ``Function.apply`` moves index arrays to x's device)."""
     items = idx if isinstance(idx, tuple) else (idx,)
     out = []
     for i in items:
         i = data_of(i)
-        if isinstance(i, list) or hasattr(i, "dtype"):
-            i = backend.like(i, ref)
-            if i.dtype == bool:
-                out.extend(xp.nonzero(i))
-                continue
+        if isinstance(i, list):
+            i = np.asarray(i)
+        if hasattr(i, "dtype") and i.dtype == bool:
+            out.extend(array_module(i).nonzero(i))
+            continue
         out.append(i)
     return tuple(out) if isinstance(idx, tuple) or len(out) > 1 else out[0]
 
 
 def getitem(x, idx):
-    idx = _prepare_index(idx, x.data)
+    idx = _prepare_index(idx)
     try:
         return GetItem.apply(x, idx)
     except IndexError as e:
@@ -182,8 +182,7 @@ class Where(Function):
 def where(cond, a, b):
     """$y = c ? a : b$ elementwise with broadcasting; ``cond`` is not differentiated."""
     c = data_of(cond)
-    ref = data_of(a) if isinstance(a, Tensor) else data_of(b)
-    c = backend.like(c, ref).astype(bool)
+    c = c.astype(bool) if hasattr(c, "dtype") else np.asarray(c, dtype=bool)
     broadcast_shape("where", c, data_of(a), data_of(b))
     return Where.apply(c, a, b)
 
@@ -202,7 +201,8 @@ class MaskedFill(Function):
 
 def masked_fill(x, mask, value):
     """$y = m ? v : x$ (e.g. $-\\infty$ above the diagonal for causal attention)."""
-    m = backend.like(data_of(mask), x.data).astype(bool)
+    m = data_of(mask)
+    m = m.astype(bool) if hasattr(m, "dtype") else np.asarray(m, dtype=bool)
     if broadcast_shape("masked_fill", x.data, m) != x.shape:
         raise ShapeError(f"masked_fill: mask of shape {m.shape} does not broadcast to tensor shape {x.shape}")
     return MaskedFill.apply(x, m, value)
@@ -239,6 +239,12 @@ def expand(x, *shape):
     if not ok:
         raise ShapeError(f"expand: cannot expand shape {x.shape} to {shape}")
     return Expand.apply(x, tuple(shape))
+
+
+def flatten(x, start_dim=0):
+    """Merge the axes from ``start_dim`` on into one: shape (a, b, c) with start_dim=1 -> (a, b * c)."""
+    start_dim = normalize_axis("flatten", start_dim, x.ndim) if x.ndim else 0
+    return reshape(x, x.shape[:start_dim] + (-1,))
 
 
 def unsqueeze(x, axis):

@@ -9,24 +9,41 @@ $$\bar x = y \odot \left(\bar y - \textstyle\sum_j \bar y_j y_j\right)$$
 and for log-softmax ($\partial y_i/\partial x_j = \delta_{ij} - \mathrm{softmax}_j$):
 $$\bar x = \bar y - \mathrm{softmax}(x) \textstyle\sum_j \bar y_j$$
 ``softmax_composed`` builds the same function from exp, max, sum and div, to test the fused one.
-On the CPU with kernels on, softmax along the last axis runs the fused Numba kernel
-(``kernels/softmax.py``: one pass over each row, forward and backward).
+
+``softmax_forward`` / ``softmax_backward`` are the plain-array references (NumPy or CuPy); along the
+last axis on the CPU, ``_dispatch`` runs the fused Numba kernel instead (``kernels/softmax.py``: one
+pass over each row), which takes the same arguments.
 """
 from __future__ import annotations
 
-from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
+from ._dispatch import dispatch, reference
 from ._util import normalize_axis
 
 
-def softmax_reference(x, axis):
+@reference("softmax_forward")
+def softmax_forward(x, axis=-1):
+    """$y = e^{x - m} / \\sum_j e^{x_j - m}$ along ``axis`` (plain arrays)."""
     xp = array_module(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    # [start:softmax-forward]
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))      # subtract the row maximum: no overflow
+    y = e / e.sum(axis=axis, keepdims=True)
+    # [end:softmax-forward]
+    return y
 
 
-def log_softmax_reference(x, axis):
+@reference("softmax_backward")
+def softmax_backward(y, g, axis=-1):
+    """$\\bar x = y \\odot (\\bar y - \\sum_j \\bar y_j y_j)$ from the output ``y`` (plain arrays)."""
+    # [start:softmax-backward]
+    gx = y * (g - (g * y).sum(axis=axis, keepdims=True))
+    # [end:softmax-backward]
+    return gx
+
+
+def log_softmax_reference(x, axis=-1):
+    """$x - m - \\log \\sum_j e^{x_j - m}$ along ``axis`` (plain arrays)."""
     xp = array_module(x)
     z = x - x.max(axis=axis, keepdims=True)
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
@@ -35,14 +52,7 @@ def log_softmax_reference(x, axis):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        ctx.axis = axis
-        if axis == x.ndim - 1 and kernels.applicable(x):
-            y = kernels.softmax_forward(x)                    # fused Numba kernel
-            ctx.save_for_backward(y)
-            return y
-        # [start:softmax-forward]
-        y = softmax_reference(x, axis)
-        # [end:softmax-forward]
+        y = dispatch("softmax_forward", x, axis)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -50,12 +60,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        if ctx.axis == y.ndim - 1 and kernels.applicable(y, g):
-            return kernels.softmax_backward(y, g), None       # fused Numba kernel
-        # [start:softmax-backward]
-        gx = y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
-        # [end:softmax-backward]
-        return gx, None
+        return dispatch("softmax_backward", y, g, ctx.axis), None
 
 
 class LogSoftmax(Function):

@@ -1,7 +1,8 @@
-r"""Numba CPU kernels, each equal to a plain NumPy reference in :mod:`tinygrad_llm.kernels.reference`.
+r"""Numba CPU kernels, each equal to the plain-array reference of its formula in ``functional/``.
 
-NumPy arrays in, NumPy arrays out; nothing here knows about ``Tensor``. The functional ops
-(``tinygrad_llm.functional``) call these when ``backend.kernels_enabled()`` and the data is on the CPU.
+NumPy arrays in, NumPy arrays out; nothing here knows about ``Tensor`` (this package imports only
+``backend``, Numba and NumPy). Which kernel replaces which reference, and when, is decided in one
+place, ``functional/_dispatch.py``; a kernel takes the same arguments as its reference.
 
 Threading. Two thread pools share the two cores of a small machine: OpenBLAS (behind ``np.matmul``)
 and Numba's parallel layer (behind every ``prange``). Numba's default layer here is OpenMP, whose
@@ -17,9 +18,6 @@ from __future__ import annotations
 import os
 
 import numba
-import numpy as np
-
-from .. import backend
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
@@ -35,27 +33,8 @@ __all__ = [
     "exp", "matmul", "matmul_ijk", "matmul_ikj", "matmul_blocked", "linear_bias_gelu",
     "linear_bias_gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward",
     "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
-    "gelu_backward", "threading_info", "applicable",
+    "gelu_backward", "threading_info",
 ]
-
-
-def applicable(*arrays) -> bool:
-    """Whether a functional op should call these kernels on ``arrays`` (None entries are skipped):
-    kernels switched on (``backend.kernels_enabled()``, env ``TINYGRAD_LLM_KERNELS=0`` turns them
-    off) and every array a NumPy float32/float64 array of one dtype. CuPy arrays, other dtypes and
-    mixed dtypes keep the reference path.
-
-    With ``NUMBA_DISABLE_JIT=1`` the kernels are plain Python loops, thousands of times slower
-    than NumPy, so the functional ops keep the reference path there unless the environment also
-    says ``TINYGRAD_LLM_KERNELS=1`` explicitly (to step through a kernel inside a model). Calling a
-    kernel directly always runs it."""
-    if not backend.kernels_enabled():
-        return False
-    if numba.config.DISABLE_JIT and os.environ.get("TINYGRAD_LLM_KERNELS") != "1":
-        return False
-    dtypes = {a.dtype for a in arrays if a is not None and isinstance(a, np.ndarray)}
-    return (len(dtypes) == 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}
-            and all(a is None or isinstance(a, np.ndarray) for a in arrays))
 
 
 def threading_info() -> dict:

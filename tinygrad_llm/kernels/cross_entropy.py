@@ -7,9 +7,10 @@ Rows whose target is ``ignore_index`` contribute 0 and get a zero gradient. ``'m
 sum by the number of kept rows $N$, so the backward scale is $g/N$; ``'sum'`` uses $g$ and
 ``'none'`` the per-row $g_i$.
 
-The reference path materialises log-probabilities (N, C) and saves them for backward. The fused
-forward reads each row once and keeps only two numbers per row (loss and lse); the backward
-rebuilds $p = e^{z - \mathrm{lse}}$ on the fly while writing the gradient, again one pass per row.
+The NumPy reference (``functional/cross_entropy.py``, same arguments and results) walks the (N, C)
+logits several times and makes (N, C) temporaries. The fused forward reads each row once and keeps
+only two numbers per row (loss and lse); the backward rebuilds $p = e^{z - \mathrm{lse}}$ on the fly
+while writing the gradient, again one pass per row.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def _check_range(t, C, ignore_index, op):
 
 
 def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
-    """(loss, lse) exactly as :func:`reference.cross_entropy_forward`."""
+    """(loss, lse) as the reference ``functional.cross_entropy.cross_entropy_forward``."""
     z, t = _check(logits, targets, "cross_entropy_forward")
     _check_range(t, z.shape[1], ignore_index, "cross_entropy_forward")
     loss = np.empty(z.shape[0], dtype=z.dtype)
@@ -113,7 +114,7 @@ def cross_entropy_forward(logits, targets, ignore_index=-100, reduction="mean"):
 
 
 def cross_entropy_backward(logits, targets, lse, g, ignore_index=-100, reduction="mean"):
-    """Gradient w.r.t. the logits (N, C), exactly as :func:`reference.cross_entropy_backward`."""
+    """Gradient w.r.t. the logits (N, C), as the reference ``functional.cross_entropy.cross_entropy_backward``."""
     z, t = _check(logits, targets, "cross_entropy_backward")
     N = z.shape[0]
     if reduction == "none":

@@ -106,7 +106,7 @@ def _params(weight, bias, D, dtype, op):
 
 
 def layer_norm_forward(x, weight, bias, eps=1e-5):
-    """(y, mean, rstd) as :func:`reference.layer_norm_forward`; x (..., D), mean/rstd (N,) over rows."""
+    """(y, mean, rstd) as the reference ``functional.layernorm.layer_norm_forward``; x (..., D), mean/rstd (N,)."""
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64) or x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"layer_norm_forward: expected float32/float64 (..., D>0), got {x.dtype} {x.shape}")
@@ -120,7 +120,8 @@ def layer_norm_forward(x, weight, bias, eps=1e-5):
 
 
 def layer_norm_backward(x, weight, mean, rstd, g):
-    """(dx, dweight, dbias) as :func:`reference.layer_norm_backward` (dweight, dbias None without weight)."""
+    """(dx, dweight, dbias) as the reference ``functional.layernorm.layer_norm_backward`` (dweight, dbias None
+    without weight)."""
     x = np.asarray(x)
     x2 = _rows(x, x.dtype, "layer_norm_backward")
     g2 = _rows(g, x.dtype, "layer_norm_backward")

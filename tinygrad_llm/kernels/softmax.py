@@ -94,8 +94,15 @@ def _rows(a, op):
     return np.ascontiguousarray(a).reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
-def softmax_forward(x):
-    """softmax(x) along the last axis; x (..., C) float32/float64 -> same shape and dtype."""
+def _check_axis(a, axis, op):
+    if axis not in (-1, np.ndim(a) - 1):
+        raise ValueError(f"{op}: the kernel works along the last axis only, got axis={axis} for {np.ndim(a)} dims")
+
+
+def softmax_forward(x, axis=-1):
+    """softmax(x) along the last axis; x (..., C) float32/float64 -> same shape and dtype.
+    Same arguments and values as the reference ``functional.softmax.softmax_forward``."""
+    _check_axis(x, axis, "softmax_forward")
     x2 = _rows(np.asarray(x), "softmax_forward")
     y = np.empty_like(x2)
     if x2.size:
@@ -103,8 +110,9 @@ def softmax_forward(x):
     return y.reshape(np.shape(x))
 
 
-def softmax_backward(y, g):
+def softmax_backward(y, g, axis=-1):
     """The gradient w.r.t. the softmax input, from the output y and the upstream gradient g."""
+    _check_axis(y, axis, "softmax_backward")
     if np.shape(y) != np.shape(g) or np.asarray(y).dtype != np.asarray(g).dtype:
         raise ValueError(f"softmax_backward: y {np.shape(y)} {np.asarray(y).dtype} and "
                          f"g {np.shape(g)} {np.asarray(g).dtype} must match")

@@ -77,7 +77,7 @@ class RotaryEmbedding(Module):
             raise ValueError(f"RotaryEmbedding: position {start_pos + T - 1} requested but the model was built "
                              f"for {self.max_position_embeddings} positions (max_position_embeddings)")
         cos, sin = rope_angles(self.head_dim, np.arange(start_pos, start_pos + T), self.base, x.dtype)  # (T, d/2)
-        return rope(x, backend.like(cos, x.data), backend.like(sin, x.data), self.interleaved)
+        return rope(x, cos, sin, self.interleaved)                     # apply moves cos, sin to x's device
 
     def extra_repr(self):
         return f"head_dim={self.head_dim}, base={self.base}, interleaved={self.interleaved}"

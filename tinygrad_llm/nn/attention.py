@@ -11,7 +11,9 @@ and values from another (the encoder's memory).
 Masks follow ``torch.nn.MultiheadAttention``: in ``attn_mask`` (L, S) or (B·h, L, S) and in
 ``key_padding_mask`` (B, S) a boolean True means *not allowed* (padding), a float is added to the scores;
 ``is_causal=True`` without ``attn_mask`` hides future keys. All become one additive mask $M$ for
-$\mathrm{softmax}(QK^\top/\sqrt d + M)V$ (``functional/attention.py``).
+$\mathrm{softmax}(QK^\top/\sqrt d + M)V$, built by the one mask builder ``F.additive_mask``
+(``functional/attention.py``; it takes boolean attention masks as True = *allowed*, so a boolean
+``attn_mask`` is inverted here).
 """
 from __future__ import annotations
 
@@ -22,38 +24,18 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..functional import ShapeError
-from ..functional.attention import causal_mask
+from ..tensor import Tensor
 from .layers import Linear
 from .module import Module, Parameter
 
 
-def _neg_inf_where(mask, ref, dtype):
-    m = backend.like(mask.data if hasattr(mask, "data") else mask, ref)
-    xp = backend.array_module(ref)
-    return xp.where(m, -np.inf, 0.0).astype(dtype) if m.dtype == bool else m.astype(dtype)
-
-
-def combine_masks(B, H, L, S, attn_mask=None, key_padding_mask=None, is_causal=False, ref=None, dtype=np.float32):
-    """One additive mask broadcastable to (B, H, L, S) (0 = allowed, -inf = hidden), or None."""
-    xp = backend.array_module(ref)
-    m = None
-    if attn_mask is not None:
-        m = _neg_inf_where(attn_mask, ref, dtype)
-        if m.ndim == 3:
-            if m.shape != (B * H, L, S):
-                raise ShapeError(f"MultiheadAttention: attn_mask of shape {m.shape}, expected {(L, S)} or {(B * H, L, S)}")
-            m = m.reshape(B, H, L, S)
-        elif m.shape != (L, S):
-            raise ShapeError(f"MultiheadAttention: attn_mask of shape {m.shape}, expected {(L, S)} or {(B * H, L, S)}")
-    elif is_causal:
-        m = xp.where(causal_mask(L, S, xp), 0.0, -np.inf).astype(dtype)                # (L, S)
-    if key_padding_mask is not None:
-        kp = _neg_inf_where(key_padding_mask, ref, dtype)
-        if kp.shape != (B, S):
-            raise ShapeError(f"MultiheadAttention: key_padding_mask of shape {kp.shape}, expected {(B, S)}")
-        kp = kp.reshape(B, 1, 1, S)
-        m = kp if m is None else m + kp
-    return m
+def _allowed(attn_mask):
+    """PyTorch's MultiheadAttention marks hidden positions True; the mask builder marks allowed ones."""
+    if attn_mask is None:
+        return None
+    m = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
+    m = m if hasattr(m, "dtype") else np.asarray(m)
+    return ~m if m.dtype == bool else m
 
 
 class MultiheadAttention(Module):
@@ -99,7 +81,8 @@ class MultiheadAttention(Module):
         q = q.reshape(B, L, H, d).transpose(1, 2)                                          # (B, H, L, d)
         k = k.reshape(B, S, H, d).transpose(1, 2)                                          # (B, H, S, d)
         v = v.reshape(B, S, H, d).transpose(1, 2)                                          # (B, H, S, d)
-        mask = combine_masks(B, H, L, S, attn_mask, key_padding_mask, is_causal, q.data, q.dtype)
+        mask = F.additive_mask(L, S, _allowed(attn_mask), is_causal and attn_mask is None, key_padding_mask,
+                               batch_heads=(B, H), dtype=q.dtype, xp=backend.array_module(q.data))
         p = self.dropout if self.training else 0.0
         if need_weights:                                                                  # composed: keeps the weights
             w = F.attention_weights(q, k, mask)                                            # (B, H, L, S)

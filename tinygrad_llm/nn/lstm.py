@@ -42,8 +42,7 @@ class LSTMCell(Module):
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"LSTMCell: input of shape {x.shape} does not fit input_size={self.input_size}")
         if state is None:
-            zeros = Tensor(backend.like(backend.array_module(x.data).zeros(
-                x.shape[:-1] + (self.hidden_size,), dtype=x.dtype), x.data))
+            zeros = Tensor(backend.array_module(x.data).zeros(x.shape[:-1] + (self.hidden_size,), dtype=x.dtype))
             state = (zeros, zeros)
         h, c = state
         # [start:cell]
@@ -90,7 +89,7 @@ class LSTM(Module):
             x = x.transpose(0, 1)                                                           # (T, B, C)
         T, B, H, L = x.shape[0], x.shape[1], self.hidden_size, self.num_layers
         if state is None:
-            zeros = Tensor(backend.like(backend.array_module(x.data).zeros((B, H), dtype=x.dtype), x.data))
+            zeros = Tensor(backend.array_module(x.data).zeros((B, H), dtype=x.dtype))
             h0, c0 = [zeros] * L, [zeros] * L
         else:
             h0, c0 = state

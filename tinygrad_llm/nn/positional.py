@@ -43,7 +43,7 @@ class SinusoidalPositionalEncoding(Module):
     def forward(self, x):
         T = x.shape[1] if self.batch_first else x.shape[0]
         _check_len("SinusoidalPositionalEncoding", T, self.max_len)
-        pe = backend.like(self.pe[:T].astype(x.dtype, copy=False), x.data)  # (T, d)
+        pe = self.pe[:T].astype(x.dtype, copy=False)                         # (T, d); add moves it to x's device
         return x + (pe if self.batch_first else pe[:, None, :])
 
     def extra_repr(self):
