@@ -90,8 +90,8 @@ class Trainer:
         self.model, self.task, self.tokenizer = model, task, tokenizer
         self.model_name, self.metadata = model_name, dict(metadata or {})
         # [start:optimizer]
-        groups = ([p for p in model.parameters() if p.requires_grad] if c.decay_all   # frozen weights: no state
-                  else optim.param_groups_for_weight_decay(model, c.weight_decay))   # no decay on biases / norms
+        groups = ([p for p in model.parameters() if p.requires_grad] if c.decay_all   # frozen ones stay out
+                  else optim.param_groups_for_weight_decay(model, c.weight_decay))    # no decay on biases / LN
         self.optimizer = optim.AdamW(groups, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
         self.scheduler = optim.LambdaLR(self.optimizer, make_schedule(c))
         # [end:optimizer]

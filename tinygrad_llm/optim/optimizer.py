@@ -81,9 +81,9 @@ class Optimizer:
 
 
 def param_groups_for_weight_decay(model, weight_decay: float):
-    """Two groups of the parameters that require grad (frozen ones are left out, as LoRA needs): matrices
-    (ndim >= 2: Linear and Embedding weights) decay; biases and LayerNorm weights don't. Empty groups are dropped."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+    """Two groups: matrices (ndim >= 2: Linear and Embedding weights) decay; biases and LayerNorm weights don't.
+    Frozen parameters (``requires_grad=False``) are in neither."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
