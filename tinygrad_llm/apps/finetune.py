@@ -28,6 +28,7 @@ from ..data import load_plays
 from ..data.dialogue import balanced_sample, question_sentences
 from ..io.atomic import atomic_write_text
 from ..io.adapters import load_adapter, model_identity, read_adapter_config, save_adapter
+from ..io.paths import read_utf8, require_dir
 from ..io.safetensors import save_file
 from .. import backend
 from .. import functional as F
@@ -492,10 +493,11 @@ def load_classifier(folder):
         return model, labels
     folder = folder / "model" if (folder / "model" / "config.json").is_file() else folder
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"classify: {folder} holds neither a model (config.json) nor an adapter "
+        raise FileNotFoundError(f"{folder} holds neither a model (config.json) nor an adapter "
                                 "(adapter_config.json); train one with `tinygrad-llm finetune --out DIR`")
-    conf = json.loads((folder / "config.json").read_text())
-    names = conf.get("id2label", {})
+    conf = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    names = conf.get("id2label", {}) if isinstance(conf, dict) else {}
+    names = names if isinstance(names, dict) else {}
     labels = [names[str(i)] for i in range(len(names))]
     if conf.get("classifier_pooling") == "mean":
         return MeanPoolClassifier.from_pretrained(folder, len(labels) or None), labels
@@ -503,8 +505,22 @@ def load_classifier(folder):
 
 
 def cmd_classify(args) -> int:
-    model, labels = load_classifier(args.model)
-    texts = args.text or [line.strip() for line in open(args.file, encoding="utf-8") if line.strip()]
+    """Print the label of each passage; every user error is a one-line ``ValueError``/``OSError`` (exit code 2)."""
+    folder = require_dir(args.model, "classify: model folder")
+    if args.text is not None:
+        texts = list(args.text)
+        empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            raise ValueError(f"classify: --text passage {empty[0]} is empty; give some words to classify")
+    else:
+        texts = [line.strip() for line in read_utf8(args.file, "classify: passages file").splitlines() if line.strip()]
+        if not texts:
+            raise ValueError(f"classify: {args.file} has no non-empty line to classify")
+    try:
+        model, labels = load_classifier(folder)
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as e:
+        # SafetensorsError, adapter and JSON errors are ValueErrors; a missing weight a KeyError; a bad config a TypeError
+        raise ValueError(f"classify: cannot load the model in {folder} ({type(e).__name__}: {e})") from None
     for t, y in zip(texts, predict(model, model.tokenizer, texts)):
         print(f"{labels[y] if y < len(labels) else y}\t{t}")
     return 0
