@@ -181,4 +181,8 @@ def test_cli_recipes_and_classify_with_a_lora_adapter(tmp_path, capsys):
     assert [line.split("\t")[1] for line in lines] == ["Is he come", "He is come"]
     assert all(line.split("\t")[0] in ("statement", "question") for line in lines)
     assert cli.main(["classify", str(tmp_path / "nothing"), "--text", "x"]) == 2
-    assert "holds neither a model" in capsys.readouterr().err
+    assert "nothing not found" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["classify", str(tmp_path / "empty"), "--text", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "holds neither a model" in err and len(err.strip().splitlines()) == 1

@@ -553,7 +553,7 @@ def register(sub):
     p.add_argument("--train-size", type=int, default=1000, help="question: training sentences (default 1000)")
     p.add_argument("--test-size", type=int, default=400, help="question: test sentences (default 400)")
     p.add_argument("--epochs", type=int, default=None, help="passes over the training set (default: the recipe's)")
-    p.add_argument("--steps", type=int, default=None, help="instruct: optimizer steps (default 40)")
+    p.add_argument("--steps", type=int, default=None, help="instruct: optimizer steps (default 16)")
     p.add_argument("--batch-size", type=int, default=None, help="examples a step (default 16; instruct 8)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     p.add_argument("--max-length", type=int, default=None, help="tokens per passage at most (default 64 for "

@@ -290,7 +290,7 @@ def tiny_llama(vocab_size: int, seed: int = 0):
                                         max_position_embeddings=512)).eval()
 
 
-def run(out="runs/instruct", seed: int = 0, steps: int = 40, batch_size: int = 8, lr: float = 1e-3,
+def run(out="runs/instruct", seed: int = 0, steps: int = 16, batch_size: int = 8, lr: float = 1e-3,
         r: int = 8, alpha: float = 16.0, targets=ALL_LINEAR, n_train_per_task: int = 200,
         n_test_per_task: int = 30, fast: bool = False, before: dict | None = None, samples: int = 1,
         max_new_tokens: int = 24, lenient_per_task: int = 0, log=print) -> dict:
@@ -393,7 +393,7 @@ def cmd_instruct(args) -> int:
                          "would keep 135 M gradients and 270 M Adam moments); add --lora")
     targets = tuple(args.lora_targets.split(",")) if args.lora_targets else ALL_LINEAR
     sizes = dict(n_train_per_task=6, n_test_per_task=2, max_new_tokens=4) if args.fast else {}
-    res = run(out=args.out, seed=args.seed, steps=args.steps or (3 if args.fast else 40),
+    res = run(out=args.out, seed=args.seed, steps=args.steps or (3 if args.fast else 16),
               batch_size=args.batch_size or (2 if args.fast else 8), lr=args.lr or 1e-3, r=args.lora_r,
               alpha=args.lora_alpha, targets=targets, fast=args.fast, log=None if args.quiet else print, **sizes)
     b, a = res["before"]["scores"], res["after"]["scores"]
