@@ -121,6 +121,11 @@ def test_recorded_fine_tuning_beats_both_baselines_beyond_their_spread():
     for m in S:                                            # the chapter quotes the recorded numbers
         for n, v in S[m].items():
             assert cell(v["accuracy"]) in readme, (m, n, cell(v["accuracy"]))
+    rows = [r for r in res["rows"] if r["method"] == "tuned" and r["n_train"] == max(res["settings"]["sizes"])]
+    memory = readme.split("## Memory and time")[1]
+    for text in (f"{rows[0]['trainable_parameters']:,}", f"{np.median([r['step_seconds_median'] for r in rows]):.1f} s",
+                 f"{np.median([r['step_peak_bytes'] for r in rows]) / 2**20:.0f} MiB"):
+        assert text in memory, text
 
 
 def _instruct_runs():
@@ -149,7 +154,8 @@ def test_the_chapter_quotes_the_recorded_instruction_tuning():
     t = runs[0]["train"]
     for text in (f"{runs[0]['parameters']['trainable']:,}", f"{t['step_seconds_median']:.1f} s",
                  f"{t['rss_peak_bytes'] / 2**30:.2f} GiB", f"{t['step_peak_bytes'] / 2**20:.0f} MiB",
-                 f"{runs[0]['cpu_seconds'] / 60:.1f} min"):
+                 f"{runs[0]['cpu_seconds'] / 60:.1f} min", f"seed 1 {runs[1]['cpu_seconds'] / 60:.1f} minutes",
+                 f"{runs[0]['total_seconds'] / 60:.0f} minutes on the clock"):
         assert text in readme, text
 
 
