@@ -526,45 +526,70 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def model_folder(path: str) -> str:
+    """The folder ``classify`` reads: the model folder itself, or the run folder that ``finetune --out`` wrote
+    (its ``model/`` inside)."""
+    p = Path(path)
+    if not (p / "config.json").is_file() and (p / "model" / "config.json").is_file():
+        return str(p / "model")
+    return path
+
+
 def register(sub):
+    from .arguments import nonneg_float, positive_int
     p = sub.add_parser("finetune", help="fine-tune MiniLM to classify passages (genre, question or statement) "
                                         "or, with --task instruct --lora, instruction-tune SmolLM2 with LoRA",
                        description="Fine-tune a pretrained model and compare with naive Bayes. Tasks: genre "
                                    "(comedy/tragedy/history, chapter 11), question (question or statement, "
-                                   "chapter 16), instruct (SmolLM2-135M on instructions built from the corpus).")
+                                   "chapter 16), instruct (SmolLM2-135M on instructions built from the corpus). "
+                                   "Writes the model (DIR/model) or the adapter (DIR/adapter) and DIR/results.json.",
+                       epilog="examples:\n  tinygrad-llm finetune --out runs/genre\n"
+                              "  tinygrad-llm finetune --task question --lora --out runs/question-lora\n"
+                              "  tinygrad-llm finetune --task instruct --lora --out runs/instruct\n"
+                              "  tinygrad-llm classify runs/genre --text \"To be, or not to be\"")
     p.add_argument("--task", choices=("genre", "question", "instruct"), default="genre",
                    help="what to fine-tune for (default genre)")
-    p.add_argument("--out", default="runs/bert-genre", help="folder for the model or adapter, and results.json")
-    p.add_argument("--model", default=None, help="pretrained BERT folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--out", default="runs/bert-genre", metavar="DIR",
+                   help="folder for the model or adapter, and results.json")
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="pretrained BERT folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--recipe", choices=("seed", "tuned"), default=None,
                    help="seed: lr 2e-5, 3 epochs, pooler head (the tutorial's); tuned: mean pooling, lr 1e-4, "
                         "one epoch of at least 60 steps (default: seed for genre, tuned for question)")
     p.add_argument("--lora", action="store_true",
                    help="freeze the pretrained weights and train LoRA adapters (and a new head) instead")
-    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank r (default 8)")
+    p.add_argument("--lora-r", type=positive_int, default=8, help="LoRA rank r (default 8)")
     p.add_argument("--lora-alpha", type=float, default=16.0, help="LoRA scale alpha; updates are alpha/r B A x "
                                                                   "(default 16)")
     p.add_argument("--lora-targets", default=None,
                    help="comma-separated names of the linear layers to adapt, e.g. q_proj,v_proj or "
                         "'layers.2*.self_attn.q_proj' (default: every linear layer of the encoder / decoder)")
-    p.add_argument("--train-per-play", type=int, default=30, help="genre: training passages per play")
-    p.add_argument("--test-per-play", type=int, default=40, help="genre: test passages per held-out play")
-    p.add_argument("--lines", type=int, default=4, help="genre: lines per passage")
-    p.add_argument("--train-size", type=int, default=1000, help="question: training sentences (default 1000)")
-    p.add_argument("--test-size", type=int, default=400, help="question: test sentences (default 400)")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training set (default: the recipe's)")
-    p.add_argument("--steps", type=int, default=None, help="instruct: optimizer steps (default 16)")
-    p.add_argument("--batch-size", type=int, default=None, help="examples a step (default 16; instruct 8)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
-    p.add_argument("--max-length", type=int, default=None, help="tokens per passage at most (default 64 for "
-                                                                 "genre, 40 for question)")
+    p.add_argument("--train-per-play", type=positive_int, default=30, metavar="N",
+                   help="genre: training passages drawn from each training play")
+    p.add_argument("--test-per-play", type=positive_int, default=40, metavar="N",
+                   help="genre: test passages drawn from each held-out play")
+    p.add_argument("--lines", type=positive_int, default=4, metavar="N", help="genre: lines per passage")
+    p.add_argument("--train-size", type=positive_int, default=1000, help="question: training sentences (default 1000)")
+    p.add_argument("--test-size", type=positive_int, default=400, help="question: test sentences (default 400)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="passes over the training set (default: the recipe's)")
+    p.add_argument("--steps", type=positive_int, default=None, help="instruct: optimizer steps (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="examples a step (default 16; instruct 8)")
+    p.add_argument("--lr", type=nonneg_float, default=None, help="peak learning rate (default: the recipe's)")
+    p.add_argument("--max-length", type=positive_int, default=None, metavar="TOKENS",
+                   help="WordPiece tokens per passage at most (default 64 for genre, 40 for question)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data sample, initialisation and order")
     p.add_argument("--fast", action="store_true", help="instruct: a tiny random Llama and a few steps (seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)
-    p = sub.add_parser("classify", help="label passages with a model or adapter written by `finetune`")
-    p.add_argument("model", help="folder written by `finetune --out` (a model or a LoRA adapter)")
+    p = sub.add_parser("classify", help="label passages with a model or adapter written by `finetune`",
+                       description="Print the label of each passage (genre, or question/statement), one per line: "
+                                   "LABEL<TAB>PASSAGE.",
+                       epilog="examples:\n  tinygrad-llm classify runs/genre --text \"To be, or not to be\"\n"
+                              "  tinygrad-llm classify runs/question-lora --text \"Is he come\" \"He is come\"")
+    p.add_argument("model", type=model_folder, metavar="MODEL",
+                   help="the run folder of `tinygrad-llm finetune --out DIR`: a model (config.json, "
+                        "model.safetensors, vocab.txt) or a LoRA adapter (adapter_config.json)")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", nargs="+", help="passages to classify")
-    g.add_argument("--file", help="a text file, one passage a line")
+    g.add_argument("--text", nargs="+", metavar="PASSAGE", help="passages to classify")
+    g.add_argument("--file", metavar="FILE", help="a UTF-8 text file, one passage a line")
     p.set_defaults(func=cmd_classify)
