@@ -76,7 +76,7 @@ if args.fast:
     cls["summary"] = {names.get(k, k): v for k, v in cls["summary"].items()}
 else:
     # the recorded runs: three seeds at N = 1000 (and the baselines at 100), seed 0 alone at 100 and 300
-    cls = ft.compare(RESULTS / "question", sizes=(1000,), full_size_recipes=())
+    cls = ft.compare(RESULTS / "question", sizes=(1000,), full_size_recipes=("lora",))
 S = cls["summary"]
 sizes = sorted(S["naive_bayes"], key=int)
 

@@ -121,11 +121,13 @@ def test_recorded_fine_tuning_beats_both_baselines_beyond_their_spread():
     for m in S:                                            # the chapter quotes the recorded numbers
         for n, v in S[m].items():
             assert cell(v["accuracy"]) in readme, (m, n, cell(v["accuracy"]))
-    rows = [r for r in res["rows"] if r["method"] == "tuned" and r["n_train"] == max(res["settings"]["sizes"])]
     memory = readme.split("## Memory and time")[1]
-    for text in (f"{rows[0]['trainable_parameters']:,}", f"{np.median([r['step_seconds_median'] for r in rows]):.1f} s",
-                 f"{np.median([r['step_peak_bytes'] for r in rows]) / 2**20:.0f} MiB"):
-        assert text in memory, text
+    for m in ("tuned", "lora"):
+        rows = [r for r in res["rows"] if r["method"] == m and r["n_train"] == max(res["settings"]["sizes"])]
+        for text in (f"{rows[0]['trainable_parameters']:,}",
+                     f"{np.median([r['step_seconds_median'] for r in rows]):.1f} s",
+                     f"{np.median([r['step_peak_bytes'] for r in rows]) / 2**20:.0f} MiB"):
+            assert text in memory, (m, text)
 
 
 def _instruct_runs():

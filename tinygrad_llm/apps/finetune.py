@@ -131,7 +131,7 @@ class MeanPoolClassifier(Module):
     r"""BERT, mean pooling over the real tokens, dropout, one linear layer:
     $\mathrm{logits} = W_c\,\mathrm{Dropout}(u) + b_c$ with $u = \sum_t m_t h_t / \sum_t m_t$. The head reads
     the sentence embedding a sentence-transformer (MiniLM) was trained to produce, instead of the pooler's
-    $\tanh(W_p h_{[CLS]})$, which its training never used."""
+    $\tanh(W_p h_{\mathrm{CLS}})$, which its training never used."""
 
     def __init__(self, bert: BertModel, num_labels: int, dropout: float = 0.1):
         super().__init__()
