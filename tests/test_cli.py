@@ -261,7 +261,8 @@ def test_every_option_of_every_subcommand_has_help():
 
 # minimal valid arguments of each subcommand, so that only the unknown option is wrong
 MINIMAL = {"train": [], "generate": ["x.npz"], "eval": ["x.npz"], "bench": [], "seq2seq": [], "finetune": [],
-           "generate-pretrained": ["--prompt", "hi"], "classify": ["runs/genre", "--text", "a passage"]}
+           "generate-pretrained": ["--prompt", "hi"], "classify": ["runs/genre", "--text", "a passage"],
+           "serve": ["x.npz"]}
 
 
 def test_minimal_arguments_cover_every_subcommand():

@@ -20,8 +20,9 @@ import time
 
 from .apps import arguments
 
+# after this module's own train / generate / eval / bench
 SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
-                      "tinygrad_llm.apps.finetune")   # after this module's own train / generate / eval / bench
+                      "tinygrad_llm.apps.finetune", "tinygrad_llm.apps.serve")
 
 
 class CLIError(ValueError):
@@ -327,7 +328,8 @@ EXAMPLES = """examples (each command has --help):
   tinygrad-llm generate --pretrained smollm2 --chat --prompt "Why is the sky blue?"
   tinygrad-llm finetune --out runs/genre
   tinygrad-llm classify runs/genre --text "To be, or not to be"
-  tinygrad-llm seq2seq --out runs/dates"""
+  tinygrad-llm seq2seq --out runs/dates
+  tinygrad-llm serve runs/gpt-cpu/checkpoint.npz         # the playground in your browser"""
 
 
 def build_parser():

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import time
 
 import numpy as np
 
@@ -150,14 +151,22 @@ def world_if_launched() -> Comm | None:
     return w if w.size > 1 else None
 
 
+ABORT_GRACE_S = 1.0
+
+
 def run_or_abort(fn, *args, comm: Comm | None = None, prefix: str = "error", **kwargs):
     """Call ``fn``; if it raises on any rank, print ``<prefix> on rank r: <message>`` to stderr and abort
-    every rank, so the others do not wait forever in a collective. Returns ``fn``'s result."""
+    every rank, so the others do not wait forever in a collective. Returns ``fn``'s result.
+
+    A rank other than 0 waits ``ABORT_GRACE_S`` before it aborts: when every rank fails at once (ranks that
+    disagree on the config all see the difference), rank 0 reports first and its message is the one shown."""
     try:
         return fn(*args, **kwargs)
     except BaseException as e:           # noqa: BLE001 - whatever it was, the other ranks must not hang
         comm = comm or world()
         msg = str(e) or type(e).__name__
+        if comm.rank != 0:
+            time.sleep(ABORT_GRACE_S)
         print(f"{prefix} on rank {comm.rank} of {comm.size}: {type(e).__name__}: {msg}", file=sys.stderr,
               flush=True)
         comm.abort(2)
