@@ -24,6 +24,7 @@ from .gelu import gelu
 from .info_nce import info_nce, info_nce_composed
 from .layernorm import layer_norm, layer_norm_composed
 from .linear import linear
+from .lora import lora_linear, lora_linear_composed
 from .lstm_cell import lstm_cell, lstm_cell_composed, lstm_sequence
 from .matmul import matmul
 from .patchify import patchify, patchify_composed

@@ -196,9 +196,10 @@ class LlamaForCausalLM(GenerationMixin, Module):
                 p.data = (backend.rng().standard_normal(p.shape) * c.initializer_range).astype(p.dtype)
 
     # [start:forward]
-    def forward(self, ids, cache: KVCache | None = None, prefix=None):
+    def forward(self, ids, cache: KVCache | None = None, prefix=None, logits_mask=None):
         """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones.
-        ``prefix`` (B, P, C): embeddings read before the tokens (image tokens; no logits for them)."""
+        ``prefix`` (B, P, C): embeddings read before the tokens (image tokens; no logits for them).
+        With ``logits_mask`` (B, T) booleans only the marked positions' logits, (N, V) in row-major order."""
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.ndim != 2:
             raise ShapeError(f"LlamaForCausalLM: ids must be (batch, time), got shape {ids.shape}")
@@ -213,8 +214,10 @@ class LlamaForCausalLM(GenerationMixin, Module):
         for i, layer in enumerate(self.layers):
             x = layer(x, cache, i)
         x = self.norm(x[:, P:] if P else x)
+        if logits_mask is not None:                                      # a loss on a few positions only:
+            x = x[np.asarray(logits_mask, dtype=bool)]                   # (N, C), no (B, T, V) head to pay
         head = self.embed_tokens.weight if self.config.tie_word_embeddings else self.lm_head.weight
-        return F.linear(x, head)                                        # (B, T, V)
+        return F.linear(x, head)                                        # (B, T, V) or (N, V)
     # [end:forward]
 
     def new_cache(self) -> KVCache:
