@@ -201,6 +201,46 @@ def use_kernels(flag: bool):
         _kernels = old
 
 
+# ----------------------------------------------------------------------------- thread pools
+_pools = None
+
+
+def _blas_pools():
+    """threadpoolctl's controller of the BLAS libraries NumPy loaded (built once: finding them walks the
+    loaded shared libraries), or None without threadpoolctl."""
+    global _pools
+    if _pools is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _pools = ThreadpoolController().select(user_api="blas")
+        except Exception:  # not installed, or no BLAS it knows
+            _pools = False
+    return _pools or None
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None):
+    """Run the block with at most ``n`` threads in NumPy's BLAS pool and in Numba's parallel kernels
+    (``None``: leave both as they are). Decoding uses ``n = 1`` (``generation/threads.py``): its products
+    have one row per sequence, too small to share, and a second worker that waits for a core another
+    process holds makes every product wait with it (docs/performance.md, the thread policy)."""
+    if n is None:
+        yield
+        return
+    import numba
+    pools = _blas_pools()
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(n, old))
+    try:
+        if pools is None:
+            yield
+        else:
+            with pools.limit(limits=n):
+                yield
+    finally:
+        numba.set_num_threads(old)
+
+
 # ----------------------------------------------------------------------------- constants onto a device
 def gpu_importable() -> bool:
     """Whether CuPy loaded, i.e. whether arrays can live on two devices at all."""

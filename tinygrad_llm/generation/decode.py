@@ -12,6 +12,7 @@ import numpy as np
 
 from .beam import beam_search
 from .sampling import sample_next
+from .threads import decode_steps
 
 
 def _as_ids(ids):
@@ -71,7 +72,7 @@ def _sample_loop(model, ids, max_new_tokens, temperature, top_k, top_p, do_sampl
                  suppress_tokens=None):
     done = np.zeros(ids.shape[0], dtype=bool)                          # (B,)
     state = None
-    for _ in range(max_new_tokens):
+    for _ in decode_steps(max_new_tokens, use_cache):                  # range(), plus the thread policy
         logits, state = model.next_logits(ids, state, use_cache=use_cache)     # (B, V)
         if suppress_tokens:
             logits = np.array(logits)
