@@ -24,7 +24,8 @@ p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDes
 p.add_argument("--base", required=True, help="git revision to compare against (e.g. main, HEAD~1, a hash)")
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--what", default="gpt-s,lstm,gen", help="comma list: gpt-s, gpt-m (L6 C384 T256 B8), lstm, gen, "
-                                                       "gen-nocache")
+                                                       "gen-nocache, adamw (AdamW.step alone on L6 C384's "
+                                                       "parameters)")
 p.add_argument("--rounds", type=int, default=8)
 args = p.parse_args()
 for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -101,6 +102,15 @@ def main():
             steps = {"before": train_step(old, gpt_pair(old, L, H, C, T), data, gpt_loss),
                      "after": train_step(new, gpt_pair(new, L, H, C, T), data, gpt_loss)}
             report(f"GPT L{L} H{H} C{C} T{T} B{B} train step", interleaved(steps, args.rounds, 3))
+    if "adamw" in what:
+        steps = {}
+        for k, lib in (("before", old), ("after", new)):
+            m = gpt_pair(lib, 6, 6, 384, 256)
+            for q in m.parameters():
+                q.grad = lib.Tensor(np.random.default_rng(1).standard_normal(q.shape).astype(q.dtype) * 1e-3)
+            steps[k] = lib.optim.AdamW(lib.optim.param_groups_for_weight_decay(m, 0.1), lr=1e-4).step
+        report(f"AdamW.step, GPT L6 C384 ({sum(q.size for q in m.parameters()) / 1e6:.1f} M parameters)",
+               interleaved(steps, args.rounds, 3))
     if "lstm" in what:
         data = batches(32, 64)
         lstm_loss = lambda m, x, y: m(x, y)[2]  # noqa: E731
