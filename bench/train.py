@@ -30,12 +30,14 @@ p.add_argument("--threads", default="1,2", help="thread counts, comma-separated 
 p.add_argument("--quick", action="store_true", help="fewer rounds; GPT-S, LSTM-S and generation only")
 p.add_argument("--big", action="store_true", help="also GPT L8 H8 C512 T256 B4")
 p.add_argument("--blas-threads", type=int, default=None, help="NumPy's BLAS threads (default: --threads)")
+p.add_argument("--rounds", type=int, default=None, help="paired rounds per row (default 10, 4 with --quick; "
+                                                        "L6 C384 and L8 C512 run 6 or fewer)")
 args = p.parse_args()
 
 if "," in args.threads:                   # the driver: one child per thread count, tables printed by each
     for n in args.threads.split(","):
         cmd = [sys.executable, __file__, "--threads", n] + (["--quick"] if args.quick else []) + \
-              (["--big"] if args.big else [])
+              (["--big"] if args.big else []) + (["--rounds", str(args.rounds)] if args.rounds else [])
         subprocess.run(cmd, check=True)
     sys.exit(0)
 
@@ -56,7 +58,7 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig  # noqa: E402
 from tinygrad_llm.models.lstm_lm import LSTMConfig, LSTMLM  # noqa: E402
 
 torch.set_num_threads(THREADS)
-ROUNDS = 4 if args.quick else 10
+ROUNDS = args.rounds or (4 if args.quick else 10)
 
 
 def batches(V, B, T, n=64):
@@ -132,9 +134,9 @@ def main():
     load0 = load()
     gpt, tgpt = bench_gpt("S (L4 H4 C128, T64, B16)", 4, 4, 128, 64, 16)
     if not args.quick:
-        bench_gpt("L6 H6 C384, T256, B8", 6, 6, 384, 256, 8, rounds=6)
+        bench_gpt("L6 H6 C384, T256, B8", 6, 6, 384, 256, 8, rounds=min(6, ROUNDS))
     if args.big:
-        bench_gpt("L8 H8 C512, T256, B4", 8, 8, 512, 256, 4, rounds=6)
+        bench_gpt("L8 H8 C512, T256, B4", 8, 8, 512, 256, 4, rounds=min(6, ROUNDS))
 
     backend.manual_seed(0)
     lstm = LSTMLM(LSTMConfig(vocab_size=65, n_embd=64, hidden_size=256))

@@ -2,6 +2,7 @@
 transformers, and the real SmolLM2-135M GGUF vs transformers."""
 import importlib.util
 import os
+import re
 
 import numpy as np
 import pytest
@@ -373,7 +374,10 @@ def test_smollm2_generates_english_with_the_kv_cache(smollm2, smol_tokenizer, mo
     args = ap.parse_args(["generate-pretrained", "--prompt", "What is the capital of France?", "--chat",
                           "--max-new-tokens", "8"])
     assert args.func(args) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    speed = re.search(r"prompt of (\d+) tokens and (\d+) new tokens in [\d.]+ s, [\d.]+ tokens/s", captured.err)
+    assert speed and int(speed.group(1)) > 10 and 1 <= int(speed.group(2)) <= 8, captured.err
     words = text.split()
     assert "Paris" in text and len(words) >= 3
     assert sum(w.strip(".,!?").isalpha() for w in words) >= len(words) - 2     # English words, not noise

@@ -69,14 +69,17 @@ def chat_prompt(user: str, name: str = "smollm2") -> str:
 
 
 def generate_text(model, tokenizer, prompt, max_new_tokens=40, temperature=0.0, top_k=None, top_p=None,
-                  chat=False, name="smollm2"):
-    """Continue ``prompt`` (or answer it, with ``chat=True``); returns only the new text."""
+                  chat=False, name="smollm2", stats=None):
+    """Continue ``prompt`` (or answer it, with ``chat=True``); returns only the new text. A ``stats`` dict
+    receives ``prompt_tokens`` and ``new_tokens`` (tokens generated, a final stop token included)."""
     text = chat_prompt(prompt, name) if chat else prompt
     ids = np.array([tokenizer.encode(text)], dtype=np.int64)
     stop = tokenizer.token_to_id("<|im_end|>") if chat else model.config.eos_token_id
     out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                          do_sample=temperature > 0, eos_token_id=stop)
     new = [int(t) for t in out[0, ids.shape[1]:] if int(t) != stop]
+    if stats is not None:
+        stats.update(prompt_tokens=ids.shape[1], new_tokens=out.shape[1] - ids.shape[1])
     return tokenizer.decode(new)
 
 
@@ -107,12 +110,14 @@ def run(args) -> int:
     except PretrainedNotInstalled as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    stats = {}
     text = generate_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                         chat, args.pretrained)
+                         chat, args.pretrained, stats)
     t2 = time.perf_counter()
     print(text if chat else args.prompt + text)
-    print(f"[{args.pretrained}: loaded in {t1 - t0:.1f} s, {args.max_new_tokens} tokens at most in "
-          f"{t2 - t1:.1f} s]", file=sys.stderr)
+    n = stats["new_tokens"]
+    print(f"[{args.pretrained}: loaded in {t1 - t0:.1f} s; prompt of {stats['prompt_tokens']} tokens and "
+          f"{n} new tokens in {t2 - t1:.1f} s, {n / max(t2 - t1, 1e-9):.1f} tokens/s]", file=sys.stderr)
     return 0
 
 
