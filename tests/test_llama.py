@@ -376,8 +376,8 @@ def test_smollm2_generates_english_with_the_kv_cache(smollm2, smol_tokenizer, mo
     assert args.func(args) == 0
     captured = capsys.readouterr()
     text = captured.out
-    speed = re.search(r"prompt of (\d+) tokens and (\d+) new tokens in [\d.]+ s, [\d.]+ tokens/s", captured.err)
-    assert speed and int(speed.group(1)) > 10 and 1 <= int(speed.group(2)) <= 8, captured.err
+    speed = re.search(r"(\d+) new tokens in [\d.]+ s, [\d.,]+ tokens/s", captured.err)
+    assert speed and 1 <= int(speed.group(1)) <= 8, captured.err
     words = text.split()
     assert "Paris" in text and len(words) >= 3
     assert sum(w.strip(".,!?").isalpha() for w in words) >= len(words) - 2     # English words, not noise
