@@ -196,10 +196,11 @@ class LlamaForCausalLM(GenerationMixin, Module):
                 p.data = (backend.rng().standard_normal(p.shape) * c.initializer_range).astype(p.dtype)
 
     # [start:forward]
-    def forward(self, ids, cache: KVCache | None = None, prefix=None, logits_mask=None):
+    def forward(self, ids, cache: KVCache | None = None, prefix=None, logits_to_keep: int = 0, logits_mask=None):
         """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones.
         ``prefix`` (B, P, C): embeddings read before the tokens (image tokens; no logits for them).
-        With ``logits_mask`` (B, T) booleans only the marked positions' logits, (N, V) in row-major order."""
+        ``logits_to_keep=k > 0`` returns only the last k positions' logits (decoding needs the last one);
+        with ``logits_mask`` (B, T) booleans only the marked positions' logits, (N, V) in row-major order."""
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.ndim != 2:
             raise ShapeError(f"LlamaForCausalLM: ids must be (batch, time), got shape {ids.shape}")
@@ -213,7 +214,10 @@ class LlamaForCausalLM(GenerationMixin, Module):
             x = F.concat([prefix, x], 1)                                 # (B, P + T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache, i)
-        x = self.norm(x[:, P:] if P else x)
+        x = x[:, P:] if P else x                                         # the text positions
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]                                   # (B, k, C)
+        x = self.norm(x)
         if logits_mask is not None:                                      # a loss on a few positions only:
             x = x[np.asarray(logits_mask, dtype=bool)]                   # (N, C), no (B, T, V) head to pay
         head = self.embed_tokens.weight if self.config.tie_word_embeddings else self.lm_head.weight
@@ -232,12 +236,13 @@ class LlamaForCausalLM(GenerationMixin, Module):
         prefix = None if prefix is None else prefix if isinstance(prefix, Tensor) else Tensor(prefix)
         with no_grad():
             if not use_cache:
-                return self.forward(ids, prefix=prefix).numpy()[:, -1], None
+                return self.forward(ids, prefix=prefix, logits_to_keep=1).numpy()[:, -1], None
             if state is None:
                 state = {"cache": self.new_cache(), "offset": 0 if prefix is None else prefix.shape[1]}
-                logits = self.forward(ids, state["cache"], prefix=prefix)
+                logits = self.forward(ids, state["cache"], prefix=prefix, logits_to_keep=1)          # (B, 1, V)
             else:                                                        # the cache holds prefix + seen tokens
-                logits = self.forward(ids[:, state["cache"].seen() - state["offset"]:], state["cache"])
+                new = ids[:, state["cache"].seen() - state["offset"]:]
+                logits = self.forward(new, state["cache"], logits_to_keep=1)
         return logits.numpy()[:, -1], state
 
     @staticmethod
