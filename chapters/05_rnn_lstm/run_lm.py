@@ -15,7 +15,7 @@ from tinygrad_llm.tokenizers import CharTokenizer
 from tinygrad_llm.apps.lm import evaluate_lm, lm_trainer
 from tinygrad_llm.apps.trainer import TrainConfig
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("05_rnn_lstm", __doc__, results="results_lm.json")
 out = args.out
 
 # %% [markdown]

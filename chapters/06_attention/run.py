@@ -1,20 +1,18 @@
 """Chapter 06 — Attention. Run: python chapters/06_attention/run.py [--fast] [--out DIR]"""
 # %%
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-from tinygrad_llm import Tensor  # noqa: E402
-from tinygrad_llm.data import load_shakespeare  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.data import load_shakespeare
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("06_attention", __doc__)
 out = args.out
 r = np.random.default_rng(0)
 

@@ -1,20 +1,18 @@
 """Chapter 07 — Multi-head attention and the Transformer block. Run: python chapters/07_transformer/run.py [--fast] [--out DIR]"""
 # %%
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-import tinygrad_llm.nn as nn  # noqa: E402
-from tinygrad_llm import Tensor, backend  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+import tinygrad_llm.nn as nn
+from tinygrad_llm import Tensor, backend
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("07_transformer", __doc__)
 out = args.out
 r = np.random.default_rng(0)
 

@@ -15,7 +15,7 @@ from tinygrad_llm.apps.lm import lm_trainer
 from tinygrad_llm.apps.trainer import TrainConfig
 from tinygrad_llm.io.checkpoint import load_checkpoint
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("08_gpt", __doc__)
 out = args.out
 
 # %% [markdown]

@@ -1,7 +1,5 @@
 """Chapter 09 — Generation. Run: python chapters/09_generation/run.py [--fast] [--out DIR] [--checkpoint PATH]"""
 # %%
-import os
-import sys
 import time
 
 import matplotlib.pyplot as plt
@@ -18,19 +16,15 @@ from tinygrad_llm.apps.trainer import TrainConfig
 from tinygrad_llm.io.checkpoint import load_checkpoint
 from tinygrad_llm.models import registry
 
-ckpt_path = None
-if "--checkpoint" in sys.argv:                       # a model from `tinygrad-llm train` (e.g. runs/gpt-cpu)
-    i = sys.argv.index("--checkpoint")
-    ckpt_path = sys.argv[i + 1]
-    del sys.argv[i:i + 2]
-args = chapter_args(__file__, __doc__)
+args = chapter_args("09_generation", __doc__, options=lambda parser: parser.add_argument(
+    "--checkpoint", help="decode from a model saved by `tinygrad-llm train` (e.g. runs/gpt-cpu/checkpoint.npz)"))
 out = args.out
 
 # %% [markdown]
 # ## 1. A model to decode from: a checkpoint, or a short training run
 # %%
-if ckpt_path and os.path.isfile(ckpt_path):
-    ck = load_checkpoint(ckpt_path)
+if args.checkpoint:
+    ck = load_checkpoint(args.checkpoint)
     model, tok = registry.from_checkpoint(ck)
 else:
     text = load_shakespeare()[: 60_000 if args.fast else 1_000_000]

@@ -13,9 +13,9 @@ from tinygrad_llm.functional.rope import rope, rope_angles
 from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("12_pretrained", __doc__)
 out = args.out
-import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args made matplotlib headless)
+import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. Parameters and FLOPs, from GPT-2 small to GPT-3 175B
@@ -83,7 +83,7 @@ print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, "
 # %% [markdown]
 # ## 4. SmolLM2-135M from its GGUF file
 # %%
-from tinygrad_llm.apps import pretrained  # noqa: E402
+from tinygrad_llm.apps import pretrained
 
 try:
     path = pretrained.weights_path("smollm2")

@@ -2,7 +2,6 @@
 # %%
 import math
 
-import matplotlib
 import numpy as np
 
 from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, perplexity, perplexity_from_nll,
@@ -10,12 +9,11 @@ from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, perpl
 from tinygrad_llm.data.corpus import load_plays
 from tinygrad_llm.models.ngram import NGramLM
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("13_evaluation", __doc__)
 out = args.out
 rng = np.random.default_rng(0)
 

@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 
@@ -10,13 +7,10 @@ from tinygrad_llm import Tensor, backend
 from tinygrad_llm.testing import assert_close
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "05_rnn_lstm"
-spec = importlib.util.spec_from_file_location("ch05_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 rng = np.random.default_rng(0)
 
 
-def test_numpy_step_equals_lstm_cell():
+def test_numpy_step_equals_lstm_cell(sol):
     with backend.default_dtype(np.float64):
         cell = nn.LSTMCell(3, 5)
     x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
@@ -26,12 +20,12 @@ def test_numpy_step_equals_lstm_cell():
     assert_close(c1, c2, rtol=1e-12, atol=1e-14)
 
 
-def test_parameter_count():
+def test_parameter_count(sol):
     for C, H, L in [(3, 5, 1), (7, 4, 3)]:
         assert sol.lstm_num_parameters(C, H, L) == nn.LSTM(C, H, num_layers=L).num_parameters()
 
 
-def test_forget_gate_product_is_dc_dc0_when_whh_is_zero():
+def test_forget_gate_product_is_dc_dc0_when_whh_is_zero(sol):
     T, B, C, H = 6, 2, 3, 4
     with backend.default_dtype(np.float64):
         lstm = nn.LSTM(C, H)
@@ -45,17 +39,15 @@ def test_forget_gate_product_is_dc_dc0_when_whh_is_zero():
                  rtol=1e-12, atol=1e-15)
 
 
-def test_tbptt_pairs():
+def test_tbptt_pairs(sol):
     assert sol.tbptt_pairs_covered(10, 10) == 45 and sol.tbptt_pairs_covered(10, 1) == 0
     brute = sum(1 for t in range(10) for s in range(t) if t // 4 == s // 4)
     assert sol.tbptt_pairs_covered(10, 4) == brute
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("gradient_flow.png", "tbptt_loss.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "cell by hand == LSTMCell: True" in r.stdout
     assert "outputs equal: True, input gradients equal: True" in r.stdout

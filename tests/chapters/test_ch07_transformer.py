@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 
@@ -11,19 +8,16 @@ from tinygrad_llm import Tensor, backend
 from tinygrad_llm.testing import assert_close
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "07_transformer"
-spec = importlib.util.spec_from_file_location("ch07_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 rng = np.random.default_rng(0)
 
 
-def test_parameter_counts():
+def test_parameter_counts(sol):
     for E, H, Fd in [(8, 2, 16), (32, 4, 128)]:
         assert sol.encoder_layer_num_parameters(E, Fd) == nn.TransformerEncoderLayer(E, H, Fd).num_parameters()
         assert sol.decoder_layer_num_parameters(E, Fd) == nn.TransformerDecoderLayer(E, H, Fd).num_parameters()
 
 
-def test_multihead_numpy_equals_module():
+def test_multihead_numpy_equals_module(sol):
     with backend.default_dtype(np.float64):
         m = nn.MultiheadAttention(12, 3, batch_first=True)
     m.in_proj_bias.data[:] = rng.standard_normal(36)
@@ -33,13 +27,13 @@ def test_multihead_numpy_equals_module():
     assert_close(m(Tensor(x), need_weights=False)[0], ref, rtol=1e-11, atol=1e-12)
 
 
-def test_sinusoid_shift_is_a_fixed_linear_map():
+def test_sinusoid_shift_is_a_fixed_linear_map(sol):
     P = nn.sinusoidal_table(40, 16, dtype=np.float64)
     for k in (1, 5):
         assert_close(P[:-k] @ sol.sinusoid_shift_matrix(16, k), P[k:], atol=1e-12)
 
 
-def test_pre_and_post_ln_match_the_layers():
+def test_pre_and_post_ln_match_the_layers(sol):
     with backend.default_dtype(np.float64):
         post = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, norm_first=False)
         pre = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, norm_first=True)
@@ -53,11 +47,9 @@ def test_pre_and_post_ln_match_the_layers():
         assert_close(layer(Tensor(x)), form(form(x, attn), ffn), rtol=1e-10, atol=1e-12)
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("positions.png", "preln_vs_postln.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "MultiheadAttention == Concat(heads) W^O: True" in r.stdout
     assert "permuting the input permutes the output: True" in r.stdout

@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 from hypothesis import assume, given
@@ -10,15 +7,12 @@ from hypothesis import strategies as st
 from tinygrad_llm.generation import filter_logits
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "09_generation"
-spec = importlib.util.spec_from_file_location("ch09_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 rows = st.lists(st.floats(-4, 4, allow_nan=False), min_size=2, max_size=10, unique=True)
 
 
 @given(rows, st.integers(1, 10))
-def test_top_k_probs_match_the_library_filter(z, k):
+def test_top_k_probs_match_the_library_filter(sol, z, k):
     k = min(k, len(z))
     f = filter_logits(np.array([z]), top_k=k)[0]
     p = np.exp(f - f.max()); p /= p.sum()
@@ -26,7 +20,7 @@ def test_top_k_probs_match_the_library_filter(z, k):
 
 
 @given(rows, st.floats(0.05, 0.99))
-def test_nucleus_matches_the_library_filter(z, p):
+def test_nucleus_matches_the_library_filter(sol, z, p):
     probs = np.sort(sol.softmax(np.array(z)))[::-1]
     assume(np.abs(np.cumsum(probs) - p).min() > 1e-9)          # no token sits exactly on the boundary
     assume(np.diff(probs).max() < -1e-12)                      # no two tokens tie (the order between them is arbitrary)
@@ -34,21 +28,19 @@ def test_nucleus_matches_the_library_filter(z, p):
     assert sol.nucleus(z, p) == kept
 
 
-def test_entropy_grows_with_temperature():
+def test_entropy_grows_with_temperature(sol):
     z = np.array([2.0, 1.0, 0.5, -1.0])
     hs = [sol.entropy_at_temperature(z, t) for t in (0.1, 0.5, 1.0, 2.0, 10.0)]
     assert all(a < b for a, b in zip(hs, hs[1:])) and hs[-1] < np.log(4)
 
 
-def test_cache_saves_more_as_the_sequence_grows():
+def test_cache_saves_more_as_the_sequence_grows(sol):
     ratios = [sol.per_token_flops(n, 128, False) / sol.per_token_flops(n, 128, True) for n in (8, 64, 512)]
     assert ratios[0] > 1 and all(a < b for a, b in zip(ratios, ratios[1:]))
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("distributions.png", "kv_cache_speed.png"):
-        assert (tmp_path / name).is_file()
+        assert (r.out / name).is_file()
     assert "--- beam 4" in r.stdout

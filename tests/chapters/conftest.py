@@ -1,0 +1,43 @@
+"""Fixtures of the chapter tests.
+
+A chapter test module sets ``CHAPTER`` (its chapter folder). Its exercise tests take the ``sol`` fixture: the
+chapter's ``solutions.py``, or the learner's file given with ``pytest --answers PATH`` (option defined in
+tests/conftest.py). ``notebook("05_rnn_lstm/run.py")`` executes a walk-through as a notebook in fast mode, once
+a session, for every test that asks."""
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+from chapter_helpers import CHAPTERS, NotebookRun, answers_path, execute_notebook, load_module
+
+
+@pytest.fixture(scope="module")
+def sol(request):
+    """The learner's answers or the chapter's solutions, as a module."""
+    chapter = pathlib.Path(request.module.CHAPTER).resolve()
+    path = answers_path(request.config, chapter)
+    if not path.is_file():
+        raise pytest.UsageError(f"--answers: no file {path}")
+    return load_module(path, f"answers_{chapter.name}_{path.stem}")
+
+
+@pytest.fixture(scope="session")
+def notebook(tmp_path_factory):
+    """``notebook("05_rnn_lstm/run.py")``: the walk-through executed as a notebook in fast mode, once a session."""
+    cache: dict[str, NotebookRun | BaseException] = {}
+
+    def run(name: str) -> NotebookRun:
+        if name not in cache:
+            work = tmp_path_factory.mktemp(re.sub(r"\W", "_", name))
+            try:
+                cache[name] = execute_notebook(CHAPTERS / name, work)
+            except BaseException as e:  # noqa: BLE001  (reported again to every test that asks)
+                cache[name] = e
+        if isinstance(cache[name], BaseException):
+            raise cache[name]
+        return cache[name]
+
+    return run
