@@ -30,14 +30,16 @@ def load_module(path: pathlib.Path, name: str):
 
 
 def answers_path(config, chapter: pathlib.Path) -> pathlib.Path:
-    """The file whose functions the chapter's exercise tests check: ``--answers`` or ``solutions.py``."""
+    """The file whose functions the chapter's exercise tests check: ``--answers`` or ``solutions.py``. A file
+    in a folder named like the chapter (``05_rnn_lstm/``, the chapter's own or a copy) counts for that chapter; a
+    single file anywhere else counts for every chapter."""
     given = [pathlib.Path(p).resolve() for p in config.getoption("answers")]
     for path in given:
-        if path.parent == chapter:
+        if path.parent.name == chapter.name:
             return path
-    outside = [p for p in given if p.parent.parent != CHAPTERS]
+    outside = [p for p in given if not re.fullmatch(r"\d\d_\w+", p.parent.name)]
     if len(outside) > 1:
-        raise pytest.UsageError(f"--answers: more than one file outside the chapter folders: {outside}")
+        raise pytest.UsageError(f"--answers: more than one file outside a chapter folder: {outside}")
     return outside[0] if outside else chapter / "solutions.py"
 
 

@@ -51,3 +51,21 @@ def test_walkthrough_runs_fast(notebook):
     r = notebook(f"{CHAPTER.name}/run.py")
     assert (r.out / "loss_curves.png").stat().st_size > 1000 and (r.out / "bigram_probs.png").stat().st_size > 1000
     assert "E[ids] == onehot(ids) @ E: True" in r.stdout
+
+
+def test_first_updates_of_sgd_and_adam(sol):
+    from tinygrad_llm import optim
+    from tinygrad_llm.nn import Parameter
+    g = np.array([[1e-3, -3.0], [250.0, -0.02]])
+    for scale in (1.0, 1e-3):
+        sgd_step, adam_step = sol.first_updates(g * scale, 0.1)
+        updates = []
+        for make in (lambda p: optim.SGD([p], lr=0.1), lambda p: optim.Adam([p], lr=0.1)):
+            p = Parameter(np.zeros((2, 2)))
+            opt = make(p)
+            p.grad = Tensor(g * scale)
+            opt.step()
+            updates.append(p.numpy())
+        assert_close(sgd_step, updates[0], rtol=1e-12, atol=1e-15)
+        assert_close(adam_step, updates[1], rtol=1e-6, atol=1e-9)
+        assert np.allclose(np.abs(adam_step), 0.1, rtol=0.02)        # about lr * sign(g), whatever the scale

@@ -1,6 +1,7 @@
 import pathlib
 
 import numpy as np
+import pytest
 
 import tinygrad_llm.nn as nn
 from tinygrad_llm import Tensor, backend
@@ -51,3 +52,20 @@ def test_walkthrough_runs_fast(notebook):
         assert (r.out / name).stat().st_size > 1000
     assert "cell by hand == LSTMCell: True" in r.stdout
     assert "outputs equal: True, input gradients equal: True" in r.stdout
+
+
+@pytest.mark.torch
+def test_tanh_rnn_gradient_norms_match_torch_and_vanish(sol):
+    torch = pytest.importorskip("torch")
+    T, B, C, H = 60, 2, 3, 8
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(C, H, nonlinearity="tanh").double()
+    x = rng.standard_normal((T, B, C))
+    xt = torch.tensor(x, requires_grad=True)
+    _, h_n = rnn(xt)
+    h_n.sum().backward()
+    ref = np.linalg.norm(xt.grad.numpy().reshape(T, -1), axis=1)
+    w = [getattr(rnn, n).detach().numpy() for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    ours = sol.tanh_rnn_input_gradient_norms(x, *w)
+    assert_close(ours, ref, rtol=1e-9, atol=1e-300)
+    assert ours[-1] > 1e-2 and ours[0] < 1e-8 * ours[-1]            # 60 steps back: gone

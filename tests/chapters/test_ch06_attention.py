@@ -45,3 +45,10 @@ def test_walkthrough_runs_fast(notebook):
     for name in ("scaling.png", "heatmap.png"):
         assert (r.out / name).stat().st_size > 1000
     assert "fused == composed: True" in r.stdout
+
+
+def test_attention_matrix_bytes(sol):
+    B, h, T = 2, 3, 5
+    P = F.softmax(Tensor(rng.standard_normal((B, h, T, T)).astype(np.float32)), -1).numpy()
+    assert sol.attention_matrix_bytes(T, h, B) == P.nbytes
+    assert sol.attention_matrix_bytes(8192, 12, 8) == 25_769_803_776 == 24 * 2 ** 30

@@ -53,3 +53,16 @@ def test_walkthrough_runs_fast(notebook):
         assert (r.out / name).stat().st_size > 1000
     assert "MultiheadAttention == Concat(heads) W^O: True" in r.stdout
     assert "permuting the input permutes the output: True" in r.stdout
+
+
+def test_cross_attention_needs_no_causal_mask(sol):
+    with backend.default_dtype(np.float64):
+        dec = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    tgt, memory = rng.standard_normal((2, 6, 8)), rng.standard_normal((2, 4, 8))
+    for t in (0, 2, 4):
+        assert sol.change_before(dec, tgt, memory, t) < 1e-12
+    # without the self-attention's causal mask the later tokens do leak into earlier outputs
+    other = tgt.copy()
+    other[:, 3:] = 0.0
+    leak = dec(Tensor(tgt), Tensor(memory)).numpy()[:, :3] - dec(Tensor(other), Tensor(memory)).numpy()[:, :3]
+    assert np.abs(leak).max() > 1e-3

@@ -53,3 +53,19 @@ def test_walkthrough_runs_fast(notebook):
     for name in ("loss.png", "schedule.png"):
         assert (r.out / name).is_file()
     assert "checkpoint holds step 60" in r.stdout
+
+
+def test_clip_by_global_norm_matches_the_library(sol):
+    rng = np.random.default_rng(0)
+    for max_norm in (0.5, 1e3):
+        grads = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+        params = [Parameter(np.zeros_like(g)) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = Parameter(g.copy())
+        total = optim.clip_grad_norm_(params, max_norm)
+        clipped, ours = sol.clip_by_global_norm(grads, max_norm)
+        assert math.isclose(ours, total, rel_tol=1e-12)
+        for p, c in zip(params, clipped):
+            np.testing.assert_allclose(c, p.grad.numpy(), rtol=1e-12)
+        new_norm = math.sqrt(sum((c ** 2).sum() for c in clipped))
+        assert new_norm <= max_norm * (1 + 1e-9) and (max_norm < total or new_norm == total)

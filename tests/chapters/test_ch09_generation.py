@@ -44,3 +44,21 @@ def test_walkthrough_runs_fast(notebook):
     for name in ("distributions.png", "kv_cache_speed.png"):
         assert (r.out / name).is_file()
     assert "--- beam 4" in r.stdout
+
+
+def test_rotary_scores_depend_on_the_offset_only(sol):
+    import tinygrad_llm.functional as F
+    from tinygrad_llm import Tensor
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal(8), rng.standard_normal(8)
+    base = sol.rotary_score(q, k, 7, 3)
+    for s in (1, 10, 500):
+        assert abs(sol.rotary_score(q, k, 7 + s, 3 + s) - base) < 1e-9
+    cos, sin = F.rope_angles(8, [7, 3], dtype=np.float64)            # the library's rotation agrees
+    rq = F.rope(Tensor(q[None]), cos[:1], sin[:1]).numpy()[0]
+    rk = F.rope(Tensor(k[None]), cos[1:], sin[1:]).numpy()[0]
+    assert abs(rq @ rk - base) < 1e-9
+    P, wq, wk = rng.standard_normal((600, 8)), rng.standard_normal((4, 8)), rng.standard_normal((4, 8))
+    a = sol.absolute_score(q, k, P, wq, wk, 7, 3)
+    assert abs(a - float(((q + P[7]) @ wq.T) @ ((k + P[3]) @ wk.T))) < 1e-9
+    assert abs(sol.absolute_score(q, k, P, wq, wk, 17, 13) - a) > 1e-3

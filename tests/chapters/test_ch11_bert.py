@@ -53,3 +53,15 @@ def test_walkthrough_runs_fast(notebook):
     assert (r.out / "similarity_heatmap.png").stat().st_size > 0
     assert (r.out / "finetune_curve.png").stat().st_size > 0
     assert "nearest: 'A man is eating a piece of bread.'" in r.stdout   # MiniLM pairs the two eating sentences
+
+
+def test_a_passage_split_tests_on_plays_seen_in_training(sol):
+    rows = [(f"passage {i} of {play}", i % 3, play) for play in ("Hamlet", "Macbeth", "Twelfth Night", "Henry V")
+            for i in range(25)]
+    train, test = sol.split_by_passage(rows, 0.2, seed=1)
+    assert len(test) == 20 and len(train) == 80 and sorted(train + test) == sorted(rows)
+    assert sol.seen_play_fraction(train, test) == 1.0                 # every test play was trained on
+    by_play_train = [r for r in rows if r[2] != "Hamlet"]
+    by_play_test = [r for r in rows if r[2] == "Hamlet"]
+    assert sol.seen_play_fraction(by_play_train, by_play_test) == 0.0
+    assert sol.split_by_passage(rows, 0.2, seed=1) == (train, test)
