@@ -26,7 +26,7 @@ def chapters_with_solutions() -> list[pathlib.Path]:
     return sorted(p.parent for p in CHAPTERS.glob("[0-9][0-9]_*/solutions.py"))
 
 
-def tests_of(chapter: pathlib.Path) -> str:
+def exercise_tests_for(chapter: pathlib.Path) -> str:
     """The chapter's exercise test file, relative to the repository root."""
     name = f"test_ch{chapter.name}.py"
     if (ROOT / "tests" / "chapters" / name).is_file():
@@ -125,7 +125,7 @@ def stub(chapter: pathlib.Path) -> str:
     tree, lines = ast.parse(source), source.splitlines()
     statements = readme_exercises(chapter)
     numbers = numbered(tree, lines)
-    command = f"pytest {tests_of(chapter)} --answers chapters/{chapter.name}/exercises.py"
+    command = f"pytest {exercise_tests_for(chapter)} --answers chapters/{chapter.name}/exercises.py"
     parts = [f'"""Chapter {chapter.name[:2]} exercises: write the body of each function below, then check your answers with\n\n'
              f"    {command}\n\n"
              f'Each function raises NotImplementedError until you write it. The worked solutions are in solutions.py."""']

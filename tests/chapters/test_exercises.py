@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from chapter_helpers import ROOT
-from exercise_stubs import chapters_with_solutions, exercise_functions, readme_exercises, stub, tests_of
+from exercise_stubs import chapters_with_solutions, exercise_functions, readme_exercises, stub, exercise_tests_for
 
 CHAPTERS = chapters_with_solutions()
 
@@ -27,7 +27,7 @@ def test_stub_has_the_solutions_functions(chapter):
 def test_every_exercise_has_a_tested_solution(chapter):
     functions = exercise_functions(chapter / "solutions.py")
     assert set(readme_exercises(chapter)) == {n for n, _ in functions.values()}, "an exercise without a solution"
-    tests = (ROOT / tests_of(chapter)).read_text()
+    tests = (ROOT / exercise_tests_for(chapter)).read_text()
     tested = {name for name in functions if re.search(rf"\bsol\.{name}\b", tests)}
     untested = [name for name, (_, sig) in functions.items() if name not in tested and not sig.startswith("class")]
     assert not untested, f"no test calls {untested}"
@@ -41,7 +41,7 @@ def test_the_stubs_fail_every_exercise_test_with_not_implemented(tmp_path):
         (tmp_path / chapter.name).mkdir()
         (tmp_path / chapter.name / "exercises.py").write_text(stub(chapter))   # fresh stubs: yours may be solved
         answers += ["--answers", str(tmp_path / chapter.name / "exercises.py")]
-    files = sorted({tests_of(c) for c in CHAPTERS})
+    files = sorted({exercise_tests_for(c) for c in CHAPTERS})
     report = tmp_path / "report.xml"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -63,5 +63,5 @@ def test_the_stubs_fail_every_exercise_test_with_not_implemented(tmp_path):
     wrong = {k: v for k, v in outcome.items() if v not in ("not implemented", "skipped")}
     assert not wrong, f"exercise tests that did not stop at NotImplementedError with the stubs: {wrong}"
     for chapter in CHAPTERS:
-        module = tests_of(chapter).replace("/", ".")[:-3]
+        module = exercise_tests_for(chapter).replace("/", ".")[:-3]
         assert any(k.startswith(module) and v == "not implemented" for k, v in outcome.items()), chapter.name
