@@ -24,7 +24,7 @@ loss = (h * h).sum()
 names = {id(x): "x", id(w): "w", id(h): "h", id(loss): "loss"}
 print("topological order:", [names.get(id(t)) or t._node.fn.__name__ for t in topological_order(loss)])
 print(to_dot(loss, names))
-draw_graph(loss, out / "graph.png", names)
+draw_graph(loss, out / "graph.png", names, close=False)   # h * h: two arrows, one per use of h
 
 # %% [markdown]
 # ## 2. Reverse mode: one backward pass gives every gradient
