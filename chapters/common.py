@@ -82,11 +82,14 @@ def default_out(chapter: str, fast: bool) -> pathlib.Path:
 
 def chapter_args(chapter: str, doc: str | None = None, seed: int = 0, argv=None, options=None,
                  results: str = "results.json") -> argparse.Namespace:
-    """Parse the walk-through's options for the chapter folder ``chapter`` (e.g. ``"05_rnn_lstm"``).
+    """Parse the walk-through's options for the chapter folder ``chapter`` (e.g. ``"05_rnn_lstm"``; a notebook
+    has no ``__file__``, so the name is spelled out; a script's ``__file__`` is accepted too).
 
     ``options(parser)`` may add the walk-through's own arguments. Returns the namespace with ``fast``,
     ``out`` (a created ``pathlib.Path``) and ``results`` (a ``Results`` written to ``out / results``);
     seeds the global generator with ``seed``."""
+    if chapter.endswith(".py"):                   # the older call, chapter_args(__file__, ...): scripts only
+        chapter = pathlib.Path(chapter).resolve().parent.name
     folder = CHAPTERS / chapter
     if not (folder / "README.md").is_file():
         raise ValueError(f"chapter_args: no chapter folder {folder}")

@@ -60,6 +60,8 @@ def test_fast_runs_go_to_a_scratch_folder_full_runs_to_the_figures():
     assert scratch.is_dir() and CHAPTERS not in scratch.parents
     scratch.rmdir()
     assert common.default_out("07_transformer", fast=False) == CHAPTERS / "07_transformer" / "figures"
+    args = common.chapter_args(str(CHAPTERS / "07_transformer" / "run.py"), argv=["--fast"])   # a script's __file__
+    assert args.results["chapter"] == "07_transformer"
     with pytest.raises(ValueError, match="no chapter folder"):
         common.chapter_args("99_nothing", argv=["--fast"])
 
