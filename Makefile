@@ -22,17 +22,23 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/tinygrad-llm train --model gpt --preset cpu --steps 1500 --minutes 4.5 --out runs/gpt-cpu
 	$(VENV)/bin/tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt "ROMEO:" --top-k 20 --max-new-tokens 300
 
-# The whole test suite (kernels on); then the NumPy reference path (kernels off) for the ops and layers;
-# then the kernels as plain Python (NUMBA_DISABLE_JIT=1); then the docs site, built strictly.
+# The docs site, built strictly (no -q: every warning counts, and any WARNING line fails), with the chapters'
+# notebooks executed in fast mode; then the whole test suite (kernels on), in which tests/test_site.py loads
+# every page of that site in offline headless Chromium; then the NumPy reference path (kernels off) for the ops
+# and layers; then the kernels as plain Python (NUMBA_DISABLE_JIT=1).
+test: export TINYGRAD_LLM_SITE = $(CURDIR)/$(VENV)/site
+test: export TINYGRAD_LLM_DOCS_EXECUTE = 1
 test: $(VENV)/.installed
+	$(PY) docs/build_site.py $(VENV)/site
 	$(PY) -m pytest -q
 	TINYGRAD_LLM_KERNELS=0 $(PY) -m pytest -q -m "not slow" tests/test_functional.py tests/test_kernels.py tests/test_nn_layers.py tests/test_nn_attention.py
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow" tests/test_kernels.py tests/chapters/test_ch02_kernels.py tests/test_functional.py
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q -d $(VENV)/site
 
+# The site in site/ (open it with: python -m http.server --bind 127.0.0.1 --directory site 8000).
+docs: export TINYGRAD_LLM_DOCS_EXECUTE = 1
 docs: $(VENV)/.installed
 	$(PY) docs/snippets.py --write
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
+	$(PY) docs/build_site.py site
 
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
@@ -40,4 +46,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/tokenizers.py
 
 clean:
-	rm -rf $(VENV) site build *.egg-info
+	rm -rf $(VENV) site site.log build *.egg-info

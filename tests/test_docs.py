@@ -30,8 +30,8 @@ def test_formula_index_has_rows():
 
 @pytest.mark.parametrize("formula,file,test", index_rows())
 def test_formula_index_entry(formula, file, test):
-    path = ROOT / file
-    assert path.exists(), f"{file} does not exist"
+    path = (ROOT / "docs" / file).resolve()  # links are relative to docs/formulas.md, as in the repository view
+    assert path.exists(), f"{file} (from docs/) does not exist"
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     assert formula in doc, f"{file}: module docstring does not contain the formula {formula!r}"
     test_file, _, test_name = test.partition("::")
@@ -56,3 +56,17 @@ def test_every_library_formula_file_is_linked_from_a_chapter():
             if rel not in texts:
                 missing.append(rel)
     assert missing == [], f"library files no chapter links to: {missing}"
+
+
+CHAPTER_ROW = re.compile(r"^\| (?P<num>\d\d) \| \[(?P<title>[^\]]+)\]\(chapters/(?P<folder>[^/]+)/README\.md\) \|", re.M)
+
+
+def test_readme_chapter_table_lists_every_chapter_with_its_title():
+    """The home page's chapter table (README.md) names each chapter as its own first heading does."""
+    rows = {m["folder"]: (m["num"], m["title"]) for m in CHAPTER_ROW.finditer((ROOT / "README.md").read_text())}
+    chapters = sorted(p for p in (ROOT / "chapters").glob("[0-9][0-9]_*") if (p / "README.md").is_file())
+    assert sorted(rows) == [c.name for c in chapters]
+    for chapter in chapters:
+        heading = (chapter / "README.md").read_text().splitlines()[0]
+        num, title = rows[chapter.name]
+        assert heading == f"# {num} — {title}", f"README.md row {num}: {title!r}, the chapter says {heading!r}"

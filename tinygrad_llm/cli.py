@@ -12,10 +12,12 @@ Examples::
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
+import time
+
+from .apps import arguments
 
 SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
                       "tinygrad_llm.apps.finetune")   # after this module's own train / generate / eval / bench
@@ -25,43 +27,12 @@ class CLIError(ValueError):
     """A user error: printed as one line, exit code 2."""
 
 
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
-    return v
-
-
-def _nonneg_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
-    return v
-
-
-def _prob(s):
-    v = _nonneg_float(s)
-    if not 0 < v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {s}")
-    return v
-
-
-def _add_sampling(p):
-    g = p.add_argument_group("sampling")
-    g.add_argument("--max-new-tokens", type=_positive_int, default=300, help="tokens to generate (default 300)")
-    g.add_argument("--temperature", type=_nonneg_float, default=0.8, help="0 = greedy (default 0.8)")
-    g.add_argument("--top-k", type=_positive_int, default=None, help="sample from the k most likely tokens")
-    g.add_argument("--top-p", type=_prob, default=None, help="nucleus sampling: smallest set with mass >= p")
-    g.add_argument("--num-beams", type=_positive_int, default=1, help="beam search width (greedy beams)")
-    g.add_argument("--num-return-sequences", type=_positive_int, default=1)
-    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    g.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
+# Value checks live with the other shared command-line pieces (apps/arguments.py), so the apps' own
+# subcommands use the same ones.
+_positive_int = arguments.positive_int
+_nonneg_int = arguments.nonneg_int
+_nonneg_float = arguments.nonneg_float
+_prob = arguments.prob
 
 
 # ----------------------------------------------------------------------------- train
@@ -81,7 +52,9 @@ def cmd_train(args):
     overrides = {"dropout": args.dropout} if args.dropout is not None else {}
     trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, **overrides)
     val = trainer.history["eval"][-1]["loss"]
-    print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s; validation loss {val:.4f}")
+    tokens = getattr(trainer.task, "tokens_per_step", None)
+    rate = f" ({tokens * trainer.step / trainer.elapsed:,.0f} tokens/s)" if tokens and trainer.elapsed > 0 else ""
+    print(f"trained {trainer.step} steps in {trainer.elapsed:.0f} s{rate}; validation loss {val:.4f}")
     print(f"checkpoint: {trainer.checkpoint_path}\nloss plot:  {os.path.join(args.out, 'loss.png')}")
     if args.sample:
         from . import backend as B
@@ -127,13 +100,17 @@ def cmd_generate(args):
         raise CLIError("generate: the prompt is empty")
     backend.manual_seed(args.seed)
     sampling = args.temperature > 0 and args.num_beams == 1
+    t0 = time.perf_counter()
     out = model.generate(ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          do_sample=sampling, num_beams=args.num_beams,
                          num_return_sequences=args.num_return_sequences, use_cache=not args.no_cache)
+    seconds = time.perf_counter() - t0
     for i, row in enumerate(out):
         if len(out) > 1:
             print(f"--- sequence {i + 1}")
         print(tok.decode(row.tolist()))
+    from .apps.pretrained import status_line
+    print(f"[{status_line((out.shape[1] - len(ids)) * out.shape[0], seconds)}]", file=sys.stderr)
     return 0
 
 
@@ -172,56 +149,108 @@ def cmd_bench(args):
 
 
 # ----------------------------------------------------------------------------- parser
-def register(sub):
-    p = sub.add_parser("train", help="train a GPT or LSTM language model on a text (Shakespeare by default)",
-                       description="Train a character-level language model, save checkpoint.npz, loss.png "
-                                   "and a sample into --out.")
+def _check_train(args, error):
+    """--preset must be a preset of the model (listed as in --help)."""
     from .models import registry
+    if args.preset is None:
+        return
+    model = args.model or "gpt"
+    presets = registry.get(model).presets
+    if args.preset not in presets:
+        error(f"argument --preset: {args.preset!r} is not a preset of --model {model}; choose from "
+              f"{', '.join(presets)} (see `tinygrad-llm train --help`)")
+
+
+def _check_generate(args, error):
+    """A checkpoint or --pretrained (not both); --chat only with --pretrained; the sampling defaults of the
+    one chosen (apps/arguments.py: SAMPLING_DEFAULTS)."""
+    if args.pretrained is not None and args.checkpoint is not None:
+        error("give a checkpoint or --pretrained NAME, not both")
+    if args.chat and args.pretrained is None:
+        error("--chat works with --pretrained (the instruct model's chat template)")
+    arguments.fill_sampling_defaults(args, "pretrained" if args.pretrained is not None else "checkpoint")
+
+
+def register(sub):
+    from .models import registry
+    p = sub.add_parser("train", help="train a GPT or LSTM language model on a text (Shakespeare by default)",
+                       description="Train a character-level language model; save checkpoint.npz, loss.png "
+                                   "and sample.txt into --out.",
+                       epilog="examples:\n  tinygrad-llm train --model gpt --preset cpu --steps 1500 --out runs/gpt-cpu"
+                              "\n  tinygrad-llm train --model lstm --preset tiny --corpus my.txt --minutes 2")
     p.add_argument("--model", choices=registry.names(), default="gpt",
                    help="model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
-    p.add_argument("--preset", default="cpu", help="size preset: " + "; ".join(
-        f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()) + " (default cpu)")
-    p.add_argument("--corpus", default=None, help="UTF-8 text file (default: the bundled Shakespeare corpus)")
-    p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps (default 3000)")
-    p.add_argument("--minutes", type=_nonneg_float, default=None, help="stop after this much training time")
-    p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--lr", type=_nonneg_float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (default 100)")
-    p.add_argument("--dropout", type=_nonneg_float, default=None)
-    p.add_argument("--eval-interval", type=_positive_int, default=250)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--out", default="runs/gpt-cpu", help="output folder (default runs/gpt-cpu)")
-    p.add_argument("--resume", default=None, help="continue from this checkpoint")
-    p.add_argument("--sample", type=int, default=500, help="characters to sample at the end (0 = none)")
+    p.add_argument("--preset", default="cpu", help="size preset; " + "; ".join(
+        f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()))
+    p.add_argument("--corpus", default=None, metavar="FILE",
+                   help="UTF-8 text file to train on (default: the bundled Shakespeare corpus)")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps")
+    p.add_argument("--minutes", type=_nonneg_float, default=None,
+                   help="also stop after this many minutes of training (then evaluate and save)")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per optimizer step")
+    p.add_argument("--lr", type=_nonneg_float, default=3e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps before the cosine decay")
+    p.add_argument("--dropout", type=arguments.dropout_prob, default=None, metavar="P",
+                   help="dropout probability (default: the preset's)")
+    p.add_argument("--eval-interval", type=_positive_int, default=250, metavar="N",
+                   help="evaluate on the validation split and save a checkpoint every N steps")
+    p.add_argument("--seed", type=int, default=1337, help="seed of the run: initialisation, batches, dropout")
+    p.add_argument("--device", default="cpu", help="cpu (default; the trainer runs on the CPU for now) or cuda")
+    p.add_argument("--out", default="runs/gpt-cpu", metavar="DIR",
+                   help="folder for checkpoint.npz, loss.png and sample.txt")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue training from this checkpoint.npz")
+    p.add_argument("--sample", type=int, default=500, metavar="N",
+                   help="characters to sample into sample.txt at the end (0 = none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, _check=_check_train)
 
-    p = sub.add_parser("generate", help="generate text from a checkpoint")
+    p = sub.add_parser("generate", help="generate text from a checkpoint or a pretrained model",
+                       description="Continue --prompt with a model trained by `tinygrad-llm train` (a "
+                                   "checkpoint.npz) or with a pretrained model (--pretrained smollm2, the same as "
+                                   "`tinygrad-llm generate-pretrained`). The text goes to stdout; a status line "
+                                   "with tokens/s to stderr.",
+                       epilog="examples:\n  tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt \"ROMEO:\" --top-k 20"
+                              "\n  tinygrad-llm generate --pretrained smollm2 --chat --prompt \"Why is the sky blue?\"")
     p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint.npz written by `tinygrad-llm train`")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--pretrained", default=None, metavar="NAME",
-                   help="generate with a shipped pretrained model instead (smollm2)")
-    p.add_argument("--chat", action="store_true", help="with --pretrained: use the instruct chat template")
-    _add_sampling(p)
-    p.set_defaults(func=cmd_generate)
+                   help="generate with a pretrained model installed from PyPI instead (smollm2)")
+    p.add_argument("--chat", action="store_true", help="with --pretrained: wrap the prompt in the chat template")
+    arguments.add_sampling_arguments(p)
+    p.set_defaults(func=cmd_generate, _check=_check_generate)
 
-    p = sub.add_parser("eval", help="perplexity of a checkpoint on a text")
-    p.add_argument("checkpoint")
-    p.add_argument("--text", default=None, help="UTF-8 text file (default: the Shakespeare validation split)")
-    p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--batches", type=_positive_int, default=50)
+    p = sub.add_parser("eval", help="loss and perplexity of a checkpoint on a text",
+                       description="Mean cross-entropy (nats/token) and perplexity of a checkpoint on a text, over "
+                                   "--batches batches of --batch-size windows.",
+                       epilog="example:\n  tinygrad-llm eval runs/gpt-cpu/checkpoint.npz --text some.txt")
+    p.add_argument("checkpoint", help="checkpoint.npz written by `tinygrad-llm train`")
+    p.add_argument("--text", default=None, metavar="FILE",
+                   help="UTF-8 text file (default: the Shakespeare validation split)")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="windows per batch")
+    p.add_argument("--batches", type=_positive_int, default=50, help="how many batches to average over")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="train-step and generation speed against PyTorch (bench/train.py)")
+    p = sub.add_parser("bench", help="train-step and generation speed against PyTorch (bench/train.py)",
+                       description="Run bench/train.py from the source checkout: our train step and generation "
+                                   "against PyTorch CPU, measured in the same process.")
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
-    p.add_argument("--threads", type=_positive_int, default=2)
+    p.add_argument("--threads", type=_positive_int, default=2, help="CPU threads for both frameworks")
     p.set_defaults(func=cmd_bench)
 
 
+EXAMPLES = """examples (each command has --help):
+  tinygrad-llm train --model gpt --preset cpu --steps 1500 --out runs/gpt-cpu
+  tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt "ROMEO:" --top-k 20
+  tinygrad-llm eval runs/gpt-cpu/checkpoint.npz --text some.txt
+  tinygrad-llm generate --pretrained smollm2 --chat --prompt "Why is the sky blue?"
+  tinygrad-llm finetune --out runs/genre
+  tinygrad-llm classify runs/genre --text "To be, or not to be"
+  tinygrad-llm seq2seq --out runs/dates"""
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tinygrad-llm", description="Train, sample and evaluate small language "
-                                     "models built on tinygrad_llm's own autograd.")
+    parser = arguments.Parser(prog="tinygrad-llm", description="Train, sample and evaluate small language "
+                              "models built on tinygrad_llm's own autograd.", epilog=EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register(sub)
     for name in SUBCOMMAND_MODULES:

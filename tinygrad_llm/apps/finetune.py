@@ -208,23 +208,50 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def model_folder(path: str) -> str:
+    """The folder ``classify`` reads: the model folder itself, or the run folder that ``finetune --out`` wrote
+    (its ``model/`` inside)."""
+    p = Path(path)
+    if not (p / "config.json").is_file() and (p / "model" / "config.json").is_file():
+        return str(p / "model")
+    return path
+
+
 def register(sub):
+    from .arguments import nonneg_float, positive_int
     p = sub.add_parser("finetune", help="fine-tune BERT (all-MiniLM-L6-v2) to tell comedy, tragedy and history "
-                                        "passages apart; compares with naive Bayes")
-    p.add_argument("--out", default="runs/bert-genre", help="folder for the model and results.json")
-    p.add_argument("--model", default=None, help="pretrained BERT folder (default: the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--train-per-play", type=int, default=30)
-    p.add_argument("--test-per-play", type=int, default=40)
-    p.add_argument("--lines", type=int, default=4, help="lines per passage")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+                                        "passages apart; compares with naive Bayes",
+                       description="Fine-tune the packaged all-MiniLM-L6-v2 BERT on Shakespeare passages labelled "
+                                   "comedy, tragedy or history (the First Folio's genres), test on six held-out "
+                                   "plays, and compare with naive Bayes. Writes the model to OUT/model and the "
+                                   "scores to OUT/results.json (chapter 11).",
+                       epilog="examples:\n  tinygrad-llm finetune --out runs/genre\n"
+                              "  tinygrad-llm classify runs/genre --text \"To be, or not to be\"")
+    p.add_argument("--out", default="runs/bert-genre", metavar="DIR",
+                   help="folder for the fine-tuned model (DIR/model) and DIR/results.json")
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="pretrained BERT folder (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--train-per-play", type=positive_int, default=30, metavar="N",
+                   help="training passages drawn from each training play")
+    p.add_argument("--test-per-play", type=positive_int, default=40, metavar="N",
+                   help="test passages drawn from each held-out play")
+    p.add_argument("--lines", type=positive_int, default=4, metavar="N", help="lines per passage")
+    p.add_argument("--epochs", type=positive_int, default=3, help="passes over the training passages")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="passages per optimizer step")
+    p.add_argument("--lr", type=nonneg_float, default=2e-5, help="peak learning rate (AdamW, linear warm-up and decay)")
+    p.add_argument("--max-length", type=positive_int, default=64, metavar="TOKENS",
+                   help="WordPiece tokens per passage (longer ones are cut)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the passages drawn, the shuffling and the new head")
     p.set_defaults(func=cmd_finetune)
-    p = sub.add_parser("classify", help="label passages with a model written by `finetune`")
-    p.add_argument("model", help="folder with config.json, model.safetensors, vocab.txt")
+    p = sub.add_parser("classify", help="label passages with a model written by `finetune`",
+                       description="Print the genre (comedy, tragedy, history) of each passage, one per line: "
+                                   "LABEL<TAB>PASSAGE.",
+                       epilog="examples:\n  tinygrad-llm classify runs/genre --text \"To be, or not to be\"\n"
+                              "  tinygrad-llm classify runs/genre/model --file passages.txt")
+    p.add_argument("model", type=model_folder, metavar="MODEL",
+                   help="the run folder of `tinygrad-llm finetune --out DIR`, or its model folder (config.json, "
+                        "model.safetensors, vocab.txt)")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--text", nargs="+", help="passages to classify")
-    g.add_argument("--file", help="a text file, one passage a line")
+    g.add_argument("--text", nargs="+", metavar="PASSAGE", help="passages to classify")
+    g.add_argument("--file", metavar="FILE", help="a UTF-8 text file, one passage a line")
     p.set_defaults(func=cmd_classify)

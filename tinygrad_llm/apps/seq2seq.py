@@ -130,18 +130,21 @@ def cmd_seq2seq(args) -> int:
 
 
 def register(sub):
+    from .arguments import nonneg_float, nonneg_int, positive_int
     p = sub.add_parser("seq2seq", help="train the encoder-decoder Transformer on dates in words -> ISO dates "
                                        "(chapter 10)",
                        description="Train the seq2seq Transformer on the toy translation task of chapter 10, then "
-                                   "report exact match and BLEU on the test dates, greedy and with beam search.")
-    p.add_argument("--steps", type=int, default=600, help="optimizer steps (default 600)")
-    p.add_argument("--batch-size", type=int, default=64, help="sentence pairs per step (default 64)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
-    p.add_argument("--n-train", type=int, default=20000, help="training pairs (default 20000)")
-    p.add_argument("--n-test", type=int, default=1000, help="test pairs (default 1000)")
-    p.add_argument("--beams", type=int, default=4, help="beam width for the second evaluation (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the data and the initialisation (default 0)")
-    p.add_argument("--out", default=None, help="folder for checkpoint.npz and metrics.json")
+                                   "report exact match and BLEU on the test dates, greedy and with beam search.",
+                       epilog="example:\n  tinygrad-llm seq2seq --out runs/dates")
+    p.add_argument("--steps", type=positive_int, default=600, help="optimizer steps")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sentence pairs per step")
+    p.add_argument("--lr", type=nonneg_float, default=3e-3, help="peak learning rate")
+    p.add_argument("--warmup", type=nonneg_int, default=100, help="linear warm-up steps")
+    p.add_argument("--n-train", type=positive_int, default=20000, metavar="N", help="training pairs")
+    p.add_argument("--n-test", type=positive_int, default=1000, metavar="N", help="test pairs")
+    p.add_argument("--beams", type=positive_int, default=4, help="beam width for the second evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed for the data and the initialisation")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for checkpoint.npz and metrics.json (default: write nothing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_seq2seq)
