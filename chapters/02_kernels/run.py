@@ -82,7 +82,6 @@ ax.legend()
 ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
 fig.savefig(out / "matmul_gflops.png", dpi=110)
-plt.close(fig)
 ratio = gflops["blocked + prange"][sizes.index(256)] / gflops["NumPy / OpenBLAS"][sizes.index(256)] \
     if 256 in sizes else float("nan")
 print(f"blocked / numpy at n=256: {ratio:.2f}")
@@ -137,7 +136,6 @@ ax.set_ylabel("GB/s (bytes in + out / time)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "softmax_gbs.png", dpi=110)
-plt.close(fig)
 
 # %% [markdown]
 # ## 4. An exp that vectorises
@@ -171,7 +169,6 @@ ax.set_title("Waking the thread pool costs ~100 us")
 ax.legend()
 fig.tight_layout()
 fig.savefig(out / "parallel_crossover.png", dpi=110)
-plt.close(fig)
 
 # %% [markdown]
 # ## 6. The framework uses them: the same op on both paths

@@ -52,7 +52,7 @@ trainer.fit()
 train_s = time.perf_counter() - t0
 ev = evaluate_lm(model, val_ids, 16, 10_000)            # every window of the validation split
 rows.append((f"LSTM LM (E{cfg.n_embd}, H{cfg.hidden_size}), {steps} steps", ev["perplexity"], train_s))
-trainer.plot(out / "lstm_lm_loss.png")
+trainer.plot(out / "lstm_lm_loss.png", close=False)   # open: a notebook shows it
 
 print("| model | validation perplexity (per character) | time (s) |\n|---|---|---|")
 for name, ppl, s in rows:

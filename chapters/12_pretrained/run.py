@@ -39,7 +39,7 @@ xs = np.logspace(8, 11.5, 20)
 ax.loglog(xs, 2 * xs / 1e9, "k--", lw=0.8, label="2N")
 ax.set_xlabel("parameters N"); ax.set_ylabel("forward GFLOPs per token")
 ax.set_title("Compute grows linearly with parameters: F ≈ 2N (+ attention)")
-ax.legend(); fig.tight_layout(); fig.savefig(out / "scaling.png", dpi=120); plt.close(fig)
+ax.legend(); fig.tight_layout(); fig.savefig(out / "scaling.png", dpi=120)
 
 # %% [markdown]
 # ## 2. RoPE: attention scores that depend on relative position only
@@ -54,7 +54,7 @@ for base in (10000.0, 100000.0):
     ax.plot(dist, k_rot @ q / d, label=f"base {base:g}")
 ax.set_xlabel("relative distance m - n"); ax.set_ylabel("q·R(m-n)k / d (q = k = 1)")
 ax.set_title("RoPE: a larger base decays more slowly (longer contexts)")
-ax.legend(); fig.tight_layout(); fig.savefig(out / "rope.png", dpi=120); plt.close(fig)
+ax.legend(); fig.tight_layout(); fig.savefig(out / "rope.png", dpi=120)
 c0, s0 = rope_angles(d, [3, 10], 100000.0, dtype=np.float64)
 c1, s1 = rope_angles(d, [30, 37], 100000.0, dtype=np.float64)
 rq, rk = np.random.default_rng(0).standard_normal((2, 1, d))

@@ -9,15 +9,12 @@ import json
 import os
 import pathlib
 import re
-import shlex
 import sys
-import time
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHAPTERS = ROOT / "chapters"
-KERNEL = "tinygrad-llm-tests"
 # The budget of one walk-through in fast mode, as a notebook: its wall clock (kernel start included) or, on a
 # machine busy with other work, the CPU time of the kernel, which does not depend on the load.
 NOTEBOOK_SECONDS = float(os.environ.get("TINYGRAD_LLM_NOTEBOOK_SECONDS", "60"))
@@ -45,8 +42,12 @@ def answers_path(config, chapter: pathlib.Path) -> pathlib.Path:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Walk-throughs as notebooks: jupytext reads run.py (percent format), nbclient executes it in a fresh kernel of
-# this interpreter, in the chapter folder, with TINYGRAD_LLM_CHAPTER_ARGS="--fast --out <temporary folder>".
+# Walk-throughs as notebooks: docs/notebooks.py executes them (fast mode, a fresh kernel, a scratch folder) and
+# keeps each run in its cache, so the site build of `make test` and these tests share one execution.
+
+sys.path.insert(0, str(ROOT / "docs"))
+import notebooks  # noqa: E402
+
 
 @dataclasses.dataclass
 class NotebookRun:
@@ -57,42 +58,15 @@ class NotebookRun:
     cpu_seconds: float           # CPU time of the kernel process and its children (the load-independent cost)
     inline_figures: int          # images displayed in the notebook
     results: dict                # the walk-through's results*.json
+    chapter_files_changed: list  # files of the chapter folder the run modified (none, for a fast run)
 
 
-def kernel_spec_manager(folder: pathlib.Path):
-    """A kernel spec for this very interpreter (so the notebook imports what the tests import)."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    spec_dir = folder / "kernels" / KERNEL
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "tinygrad_llm (tests)", "language": "python"}))
-    return KernelSpecManager(kernel_dirs=[str(folder / "kernels")], ensure_native_kernel=False)
-
-
-def execute_notebook(script: pathlib.Path, work: pathlib.Path, timeout: float = 600) -> NotebookRun:
-    import jupytext
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-
-    out = work / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(script)
+def execute_notebook(name: str) -> NotebookRun:
+    """The walk-through ``name`` ('05_rnn_lstm/run.py') executed as a notebook in fast mode (or its cached run)."""
     import nbformat
-    nb.cells.append(nbformat.v4.new_code_cell(               # the kernel's own CPU time, read at the end
-        "import resource as _r\n_c, _s = _r.getrusage(_r.RUSAGE_SELF), _r.getrusage(_r.RUSAGE_CHILDREN)\n"
-        "print('__cpu_seconds__', _c.ru_utime + _c.ru_stime + _s.ru_utime + _s.ru_stime)"))
-    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=kernel_spec_manager(work))
-    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL,
-                            resources={"metadata": {"path": str(script.parent)}})
-    env = dict(os.environ, TINYGRAD_LLM_CHAPTER_ARGS=f"--fast --out {shlex.quote(str(out))}",
-               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    env.pop("MPLBACKEND", None)
-    t0 = time.perf_counter()
-    client.execute(env=env)
-    seconds = time.perf_counter() - t0
+    folder = notebooks.executed(f"chapters/{name}")
+    nb = nbformat.read(folder / "notebook.ipynb", as_version=4)
     stdout, images = [], 0
-    cpu_line = nb.cells.pop()["outputs"][0]["text"]
     for cell in nb.cells:
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream" and o.get("name") == "stdout":
@@ -100,14 +74,16 @@ def execute_notebook(script: pathlib.Path, work: pathlib.Path, timeout: float = 
             elif o.get("output_type") == "display_data" and "image/png" in o.get("data", {}):
                 images += 1
     results = {}
-    for path in sorted(out.glob("results*.json")):
+    for path in sorted((folder / "out").glob("results*.json")):
         results.update(json.loads(path.read_text()))
-    return NotebookRun(script, out, "".join(stdout), seconds, float(cpu_line.split()[-1]), images, results)
+    meta = nb.metadata["tinygrad_llm"]
+    return NotebookRun(CHAPTERS / name, folder / "out", "".join(stdout), meta["executed_seconds"], meta["cpu_seconds"],
+                       images, results, meta["chapter_files_changed"])
 
 
 def walkthroughs() -> list[str]:
     """Every walk-through script, as 'chapter/script.py'."""
-    return sorted(p.relative_to(CHAPTERS).as_posix() for p in CHAPTERS.glob("[0-9][0-9]_*/run*.py"))
+    return [w.split("/", 1)[1] for w in notebooks.walkthroughs()]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,16 +2,15 @@
 
 A chapter test module sets ``CHAPTER`` (its chapter folder). Its exercise tests take the ``sol`` fixture: the
 chapter's ``solutions.py``, or the learner's file given with ``pytest --answers PATH`` (option defined in
-tests/conftest.py). ``notebook("05_rnn_lstm/run.py")`` executes a walk-through as a notebook in fast mode, once
-a session, for every test that asks."""
+tests/conftest.py). ``notebook("05_rnn_lstm/run.py")`` is a walk-through executed as a notebook in fast mode:
+executed once (docs/notebooks.py keeps the run, which the site build of ``make test`` made already)."""
 from __future__ import annotations
 
 import pathlib
-import re
 
 import pytest
 
-from chapter_helpers import CHAPTERS, NotebookRun, answers_path, execute_notebook, load_module
+from chapter_helpers import NotebookRun, answers_path, execute_notebook, load_module
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +24,14 @@ def sol(request):
 
 
 @pytest.fixture(scope="session")
-def notebook(tmp_path_factory):
-    """``notebook("05_rnn_lstm/run.py")``: the walk-through executed as a notebook in fast mode, once a session."""
+def notebook():
+    """``notebook("05_rnn_lstm/run.py")``: the walk-through executed as a notebook in fast mode."""
     cache: dict[str, NotebookRun | BaseException] = {}
 
     def run(name: str) -> NotebookRun:
         if name not in cache:
-            work = tmp_path_factory.mktemp(re.sub(r"\W", "_", name))
             try:
-                cache[name] = execute_notebook(CHAPTERS / name, work)
+                cache[name] = execute_notebook(name)
             except BaseException as e:  # noqa: BLE001  (reported again to every test that asks)
                 cache[name] = e
         if isinstance(cache[name], BaseException):
