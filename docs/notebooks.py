@@ -8,7 +8,8 @@ Execution runs the notebook in a fresh kernel of this interpreter, in the chapte
 a cache entry (``TINYGRAD_LLM_NOTEBOOK_CACHE``, default ``.venv/notebooks``): ``notebook.ipynb`` (the executed
 notebook; its metadata ``tinygrad_llm`` holds the wall and kernel CPU seconds and any file of the chapter
 folder the run changed) and ``out/`` (the figures and ``results.json`` the run wrote). The key is made of the
-script, the chapter's other files, the chapter helpers, the library source and this file, so an unchanged
+script, the chapter's other files, the chapter helpers, the library source, this file and the environment
+settings of ``KEY_ENV``, so an unchanged
 notebook runs once: ``make test`` executes every notebook while building the site
 (``TINYGRAD_LLM_DOCS_EXECUTE=1``), and the chapter tests (tests/chapters) then read the same runs. Without
 execution the site shows the cells only, or the cached outputs where the cache has them.
@@ -61,14 +62,19 @@ def _chapter_files(script: str) -> list[pathlib.Path]:
                   and "__pycache__" not in p.parts)
 
 
+# Settings of the environment that change what a run does (make test runs some chapter tests again with them).
+KEY_ENV = ("NUMBA_DISABLE_JIT", "TINYGRAD_LLM_KERNELS")
+
+
 def _key(script: str) -> str:
-    """What the outputs depend on: the script and its chapter, the chapter helpers, the library, this file."""
-    h = hashlib.sha256()
+    """What the outputs depend on: the script and its chapter, the chapter helpers, the library, this file,
+    and the settings in KEY_ENV."""
+    h = hashlib.sha256(repr([(k, os.environ.get(k)) for k in KEY_ENV]).encode())
     paths = [*_chapter_files(script), *sorted((ROOT / "chapters").glob("*.py")), pathlib.Path(__file__).resolve(),
              *sorted((ROOT / "tinygrad_llm").rglob("*.py"))]
     for path in paths:
         if path.is_file():
-            h.update(path.relative_to(ROOT).as_posix().encode())
+            h.update((path.relative_to(ROOT).as_posix() if ROOT in path.parents else path.name).encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

@@ -86,3 +86,22 @@ def test_a_script_run_with_fast_leaves_the_chapter_alone():
     assert out.is_dir() and CHAPTERS not in out.parents and any(out.glob("*.png"))
     git = subprocess.run(["git", "status", "--porcelain", "chapters"], cwd=ROOT, capture_output=True, text=True)
     assert git.returncode != 0 or "figures" not in git.stdout
+
+
+def test_a_run_is_kept_under_a_key_of_its_sources(monkeypatch, tmp_path):
+    from chapter_helpers import notebooks
+    monkeypatch.setenv("TINYGRAD_LLM_NOTEBOOK_CACHE", str(tmp_path))
+    script = "chapters/06_attention/run.py"
+    first = notebooks.entry(script)
+    assert first == notebooks.entry(script) and first.parent == tmp_path
+    assert notebooks.entry("chapters/07_transformer/run.py") != first
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")                    # the kernels as plain Python: another run
+    assert notebooks.entry(script) != first
+    monkeypatch.delenv("NUMBA_DISABLE_JIT")
+    first.mkdir()
+    (first / "notebook.ipynb").write_text("{}")                      # present: not executed again
+    assert notebooks.executed(script) == first
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)                  # another source of the script: another key
+    (tmp_path / "chapters" / "06_attention").mkdir(parents=True)
+    (tmp_path / "chapters" / "06_attention" / "run.py").write_text("# %%\nprint(1)\n")
+    assert notebooks.entry(script) != first
