@@ -96,6 +96,144 @@ def test_plugin_modules_are_optional():
     cli.build_parser()                                 # builds whether or not the module exists
 
 
+# ----------------------------------------------------------------------------- one-line errors, exit code 2
+import errno  # noqa: E402
+import os  # noqa: E402
+
+from tinygrad_llm.io import checkpoint as ckmod  # noqa: E402
+from tinygrad_llm.io.checkpoint import load_checkpoint  # noqa: E402
+
+TINY = ["--preset", "tiny", "--batch-size", "2", "--sample", "0", "--quiet"]
+
+
+def one_line_error(code, err, *needles):
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, (n, err)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny GPT checkpoint trained on a small corpus."""
+    d = tmp_path_factory.mktemp("trained")
+    corpus = d / "c.txt"
+    corpus.write_text("hello world, hello there. " * 80)
+    assert cli.main(["train", "--corpus", str(corpus), "--steps", "4", "--eval-interval", "2",
+                     "--out", str(d / "run")] + TINY) == 0
+    return corpus, d / "run" / "checkpoint.npz"
+
+
+def test_bad_paths_are_one_line_errors(tmp_path, capsys, trained):
+    corpus, ckpt = trained
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes("café ".encode("latin1") * 50)
+    cases = [
+        (["train", "--corpus", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "o")], ["empty.txt", "empty"]),
+        (["train", "--corpus", str(tmp_path / "latin1.txt"), "--out", str(tmp_path / "o")],
+         ["latin1.txt", "not UTF-8", "0xe9"]),
+        (["train", "--corpus", str(tmp_path)], ["is a directory"]),
+        (["train", "--corpus", str(corpus), "--resume", str(tmp_path)], ["is a directory"]),
+        (["generate", str(tmp_path)], ["is a directory"]),
+        (["eval", str(tmp_path)], ["is a directory"]),
+        (["eval", str(ckpt), "--text", str(tmp_path)], ["is a directory"]),
+        (["eval", str(ckpt), "--text", str(tmp_path / "latin1.txt")], ["latin1.txt", "not UTF-8"]),
+        (["generate", str(ckpt), "--chat"], ["--chat", "chat template"]),
+        (["generate", str(corpus)], ["c.txt is a text file, not a tinygrad_llm checkpoint"]),
+    ]
+    for argv, needles in cases:
+        code, _, err = run(argv, capsys)
+        one_line_error(code, err, *needles)
+        assert "allow_pickle" not in err
+
+
+def test_out_is_checked_before_the_first_step(tmp_path, capsys, trained):
+    corpus, _ = trained
+    (tmp_path / "afile").write_text("x")
+    for out, needle in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "which is a file")):
+        code, out_text, err = run(["train", "--corpus", str(corpus), "--steps", "3", "--out", str(out)] + TINY, capsys)
+        one_line_error(code, err, str(out), needle)
+        assert "step" not in out_text
+
+
+def test_read_only_out_is_refused_before_training(tmp_path, capsys, trained, monkeypatch):
+    import tempfile
+    corpus, _ = trained
+    real = tempfile.mkstemp
+
+    def read_only(*a, dir=None, **k):
+        if str(dir).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(*a, dir=dir, **k)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    code, _, err = run(["train", "--corpus", str(corpus), "--steps", "3", "--out", str(tmp_path / "ro")] + TINY, capsys)
+    one_line_error(code, err, "ro is not a folder we can write", "Read-only")
+
+
+def test_a_failing_save_stops_training_and_names_the_last_good_checkpoint(tmp_path, capsys, trained, monkeypatch):
+    corpus, _ = trained
+    real, calls = ckmod.atomic_write, []
+
+    def disk_full_on_third_save(path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path)
+    monkeypatch.setattr(ckmod, "atomic_write", disk_full_on_third_save)
+    out = tmp_path / "run"
+    code, _, err = run(["train", "--corpus", str(corpus), "--steps", "9", "--eval-interval", "100",
+                        "--checkpoint-interval", "2", "--out", str(out)] + TINY, capsys)
+    one_line_error(code, err, "No space left on device", "training stopped at step 6",
+                   f"the last good checkpoint is {out / 'checkpoint.npz'} (step 4)")
+    assert load_checkpoint(out / "checkpoint.npz").step == 4                  # intact, and from --checkpoint-interval
+    assert [p.name for p in out.iterdir()] == ["checkpoint.npz"]                # no temporary file left
+
+
+def test_resume_keeps_the_checkpoint_tokenizer(tmp_path, capsys, trained):
+    corpus, ckpt = trained
+    other = tmp_path / "other.txt"
+    other.write_text("ZYX qqq! " * 100)                                         # characters the model never saw
+    code, _, err = run(["train", "--corpus", str(other), "--resume", str(ckpt), "--steps", "6",
+                        "--out", str(tmp_path / "r")] + TINY, capsys)
+    one_line_error(code, err, "other.txt", "cannot be encoded with the checkpoint's tokenizer")
+    same_chars = tmp_path / "same.txt"
+    same_chars.write_text("there, world hello. " * 90)                           # same alphabet, other text
+    code, _, err = run(["train", "--corpus", str(same_chars), "--resume", str(ckpt), "--steps", "6",
+                        "--out", str(tmp_path / "r")] + TINY, capsys)
+    assert code == 0 and "warning: resuming" in err and "same.txt" in err
+    a, b = load_checkpoint(ckpt), load_checkpoint(tmp_path / "r" / "checkpoint.npz")
+    assert a.tokenizer == b.tokenizer and a.config == b.config and b.step == 6
+
+
+def test_resume_refuses_a_different_model(tmp_path, capsys, trained):
+    corpus, ckpt = trained
+    for extra, needle in ((["--preset", "cpu"], "n_embd=32"), (["--model", "lstm"], "'gpt' model, not 'lstm'"),
+                          (["--dropout", "0.3"], "dropout=0.0")):
+        argv = ["train", "--corpus", str(corpus), "--resume", str(ckpt), "--steps", "6", "--out", str(tmp_path),
+                "--batch-size", "2", "--sample", "0", "--quiet"] + extra
+        code, _, err = run(argv, capsys)
+        one_line_error(code, err, needle)
+    code, _, err = run(["train", "--corpus", str(corpus), "--resume", str(ckpt), "--steps", "5",
+                        "--out", str(tmp_path / "ok")] + TINY, capsys)               # the preset it was trained with
+    assert code == 0, err
+
+
+def test_classify_input_errors(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "bytes.txt").write_bytes(b"\xff\xfe hello")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    for argv, needles in ((["--text", ""], ["passage 1 is empty"]), (["--text", "a", "  "], ["passage 2 is empty"]),
+                          (["--file", str(tmp_path)], ["is a directory"]),
+                          (["--file", str(tmp_path / "bytes.txt")], ["bytes.txt", "not UTF-8"]),
+                          (["--file", str(tmp_path / "blank.txt")], ["no non-empty line"])):
+        code, _, err = run(["classify", str(tmp_path / "model")] + argv, capsys)
+        one_line_error(code, err, *needles)
+    code, _, err = run(["classify", str(tmp_path / "bytes.txt"), "--text", "hi"], capsys)
+    one_line_error(code, err, "is a file, not a folder")
+    code, _, err = run(["classify", str(tmp_path / "model"), "--text", "hi"], capsys)     # empty folder
+    one_line_error(code, err, "cannot load the model")
+
+
 # ----------------------------------------------------------------------------- help texts and parsing
 def _subparsers(parser):
     import argparse

@@ -177,3 +177,76 @@ def test_corrupt_header_counts_are_a_clear_error(tmp_path, offset, value):
     p.write_bytes(bytes(data))
     with pytest.raises(GGUFError, match="m.gguf"):
         GGUFFile(p)
+
+
+# ----------------------------------------------------------------------------- hostile files
+import struct  # noqa: E402
+
+import hostile  # noqa: E402
+
+W = np.arange(8, dtype=np.float32).tobytes()
+NAME = hostile.gg_kv("general.name", 8, hostile.gg_str("x"))
+T_OK = hostile.gg_tensor("w", [4, 2], 0, 0)
+HOSTILE = {
+    # a numeric array whose count is 2**62: the gguf package loops over it without moving forward (a hang)
+    "endless array": ([hostile.gg_kv("a", 9, hostile.gg_array(6, 2 ** 62, b"\0" * 8))], [T_OK], W, "declares"),
+    "string array count": ([hostile.gg_kv("a", 9, hostile.gg_array(8, 2 ** 40, b""))], [T_OK], W, "declares"),
+    "string length": ([hostile.gg_kv("a", 8, struct.pack("<Q", 2 ** 63))], [T_OK], W, "truncated"),
+    "key length": ([struct.pack("<Q", 2 ** 64 - 1)], [T_OK], W, "truncated"),
+    "value type": ([hostile.gg_kv("a", 77, b"\0" * 8)], [T_OK], W, "unknown value type"),
+    "nested arrays": ([hostile.gg_kv("a", 9, hostile.gg_array(9, 1, hostile.gg_array(9, 1, hostile.gg_array(
+        9, 1, hostile.gg_array(4, 1, b"\0" * 4)))))], [T_OK], W, "deeper"),
+    "rank 2**32-1": ([NAME], [hostile.gg_str("w") + struct.pack("<I", 2 ** 32 - 1)], W, "dimensions"),
+    "rank 0": ([NAME], [hostile.gg_tensor("w", [], 0, 0)], W, "dimensions"),
+    "dims wrap": ([NAME], [hostile.gg_tensor("w", [2 ** 32, 2 ** 32], 0, 0)], W, "ends at byte"),
+    "dims huge": ([NAME], [hostile.gg_tensor("w", [2 ** 63, 3], 0, 0)], W, "ends at byte"),
+    "tensor type": ([NAME], [hostile.gg_tensor("w", [4, 2], 999, 0)], W, "unknown type"),
+    "partial block": ([NAME], [hostile.gg_tensor("w", [31, 1], 8, 0)], b"\0" * 34, "blocks"),
+    "offset": ([NAME], [hostile.gg_tensor("w", [4, 2], 0, 2 ** 63)], W, "ends at byte"),
+    "duplicate tensor": ([NAME], [T_OK, T_OK], W, "corrupt"),
+    "duplicate key": ([NAME, NAME], [T_OK], W, "corrupt"),
+    "alignment": ([hostile.gg_kv("general.alignment", 4, struct.pack("<I", 3))], [T_OK], W, "alignment"),
+    "bad utf-8 key": ([hostile.gg_kv(b"\xff\xfe", 4, b"\0" * 4)], [T_OK], W, "corrupt"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_gguf_is_a_gguf_error(tmp_path, case):
+    kvs, tensors, data, needle = HOSTILE[case]
+    p = tmp_path / "hostile.gguf"
+    p.write_bytes(hostile.gguf_bytes(kvs, tensors, data))
+    with pytest.raises(GGUFError) as e:
+        GGUFFile(p).tensors()
+    assert "hostile.gguf" in str(e.value) and needle in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("counts", [(2 ** 63, 1), (1, 2 ** 63), (10 ** 6, 0)])
+def test_header_counts_that_cannot_fit(tmp_path, counts):
+    p = tmp_path / "c.gguf"
+    p.write_bytes(hostile.gguf_bytes([NAME], [T_OK], W, n_tensors=counts[0], n_kv=counts[1]))
+    with pytest.raises(GGUFError, match="c.gguf.*cannot fit"):
+        GGUFFile(p)
+
+
+def test_short_files_say_truncated_or_not_gguf(tmp_path):
+    p = tmp_path / "s.gguf"
+    good = hostile.gguf_bytes([NAME], [T_OK], W)
+    for n in range(0, 24):
+        p.write_bytes(good[:n])
+        with pytest.raises(GGUFError) as e:
+            GGUFFile(p)
+        msg = str(e.value)
+        assert "s.gguf" in msg and ("truncated" in msg if n >= 4 else "not a GGUF file" in msg), msg
+        assert "starts with b'GGUF', expected b'GGUF'" not in msg
+    with pytest.raises(GGUFError, match="is a directory"):
+        GGUFFile(tmp_path)
+
+
+def test_big_endian_files_are_refused(tmp_path):
+    """The gguf package reads a big-endian header but returns its tensors in the host's byte order
+    (wrong values); such files are refused instead."""
+    w = gguf.GGUFWriter(str(tmp_path / "be.gguf"), "llama", endianess=gguf.GGUFEndian.BIG)
+    w.add_tensor("w", np.arange(6, dtype=np.float32).reshape(2, 3))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    with pytest.raises(GGUFError, match="be.gguf.*big-endian"):
+        GGUFFile(tmp_path / "be.gguf")

@@ -151,3 +151,57 @@ def test_missing_or_bad_checkpoint_is_a_clear_error(tmp_path, checkpoint):
     (tmp_path / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
     with pytest.raises(ValueError, match="gpt2"):
         GPT.from_pretrained(tmp_path)
+
+
+# ----------------------------------------------------------------------------- config options
+def _tiny_hf(tmp_path, **options):
+    torch.manual_seed(1)
+    cfg = transformers.GPT2Config(n_layer=3, n_embd=24, n_head=2, vocab_size=50, n_positions=32, resid_pdrop=0.0,
+                                  embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation="eager", **options)
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():                    # large query/key weights, so the attention scale matters a lot
+        for name, p in hf.named_parameters():
+            if "c_attn" in name:
+                p.mul_(8.0)
+    hf.save_pretrained(tmp_path)
+    return hf
+
+
+@pytest.mark.parametrize("options", [
+    dict(scale_attn_weights=False),
+    dict(scale_attn_by_inverse_layer_idx=True),
+    dict(scale_attn_weights=False, scale_attn_by_inverse_layer_idx=True),
+    dict(reorder_and_upcast_attn=True),
+    dict(reorder_and_upcast_attn=True, scale_attn_by_inverse_layer_idx=True),
+])
+def test_attention_scale_options_match_transformers(tmp_path, options):
+    hf = _tiny_hf(tmp_path, **options)
+    ids = np.random.default_rng(2).integers(0, 50, size=(2, 13))
+    with torch.no_grad():
+        ref = hf(torch.tensor(ids)).logits.numpy()
+    with no_grad():
+        got = _logits(GPT.from_pretrained(tmp_path), ids)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (dict(n_inner=40), "n_inner"),
+    (dict(tie_word_embeddings=False), "tie_word_embeddings"),
+    (dict(scale_attn_weights="no"), "scale_attn_weights"),
+])
+def test_settings_our_gpt_cannot_express_are_refused(tmp_path, edit, needle):
+    _tiny_hf(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, **edit}))
+    with pytest.raises(ValueError, match=needle):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_an_untied_head_is_refused(tmp_path):
+    from tinygrad_llm.io.safetensors import load_file, save_file
+    _tiny_hf(tmp_path)
+    w = load_file(tmp_path / "model.safetensors")
+    w["lm_head.weight"] = w["transformer.wte.weight"] + 1.0
+    save_file(w, tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="lm_head.weight differs"):
+        GPT.from_pretrained(tmp_path)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import hostile
 from tinygrad_llm.io import SafetensorsError, load_file, read_metadata, save_file
 
 DTS = [np.float64, np.float32, np.float16, np.int64, np.int32, np.int8, np.uint8]
@@ -98,3 +99,62 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
         save_file({"a": np.ones(3, np.float32), "b": np.array(["x"])}, p)   # unsupported dtype: old file kept
     np.testing.assert_array_equal(load_file(p)["a"], np.ones(3, np.float32))
     assert [f.name for f in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+# ----------------------------------------------------------------------------- hostile headers
+HOSTILE = {
+    "dtype list": ({"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4, "dtype"),
+    "dtype object": ({"w": {"dtype": {}, "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4, "dtype"),
+    "shape 2**64": ({"w": {"dtype": "F32", "shape": [2 ** 64, 1], "data_offsets": [0, 4]}}, b"\0" * 4, "needs"),
+    "shape wraps": ({"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]}}, b"", "needs"),
+    "shape bool": ({"w": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4, "shape"),
+    "shape float": ({"w": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}}, b"\0" * 4, "shape"),
+    "offsets str": ({"w": {"dtype": "F32", "shape": [1], "data_offsets": ["0", "4"]}}, b"\0" * 4, "data_offsets"),
+    "nested": (b"[" * 100_000, b"", "nested too deeply"),
+    "metadata list": ({"__metadata__": [1], "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+                      b"\0" * 4, "__metadata__"),
+    "metadata number": ({"__metadata__": {"a": 1}}, b"", "__metadata__"),
+    "duplicate key": (b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+                      b'"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', b"\0" * 4, "twice"),
+    "huge int": (b'{"w": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}', b"\0" * 4,
+                 "cannot be read"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_headers_raise_safetensors_errors(tmp_path, case):
+    header, data, needle = HOSTILE[case]
+    p = tmp_path / "hostile.safetensors"
+    p.write_bytes(hostile.safetensors_bytes(header, data))
+    for read in (load_file, read_metadata):
+        with pytest.raises(SafetensorsError) as e:
+            read(p)
+        assert needle in str(e.value) and "hostile.safetensors" in str(e.value), str(e.value)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("case", [c for c in HOSTILE if c != "duplicate key"])   # the reference keeps one of the two
+def test_the_reference_reader_refuses_them_too(tmp_path, case):
+    st_np = pytest.importorskip("safetensors.numpy")
+    header, data, _ = HOSTILE[case]
+    p = tmp_path / "hostile.safetensors"
+    p.write_bytes(hostile.safetensors_bytes(header, data))
+    with pytest.raises(Exception):
+        st_np.load_file(str(p))
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    with pytest.raises(SafetensorsError, match="is a directory"):
+        load_file(tmp_path)
+
+
+def test_classify_with_a_hostile_model_file_is_one_line(tmp_path, capsys):
+    from tinygrad_llm import cli
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "vocab_size": 5, "hidden_size": 4,
+                                                      "num_hidden_layers": 1, "num_attention_heads": 1,
+                                                      "intermediate_size": 8, "max_position_embeddings": 8}))
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\na\n")
+    (tmp_path / "model.safetensors").write_bytes(hostile.safetensors_bytes(*HOSTILE["dtype list"][:2]))
+    assert cli.main(["classify", str(tmp_path), "--text", "a"]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "dtype" in err and "Traceback" not in err and len(err.splitlines()) == 1

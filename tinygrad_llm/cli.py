@@ -36,19 +36,32 @@ _prob = arguments.prob
 
 
 # ----------------------------------------------------------------------------- train
+def check_file(path, what: str, cmd: str) -> str:
+    """``path`` names an existing regular file; a one-line ``CLIError`` otherwise (missing, a directory)."""
+    from .io.paths import require_file
+    try:
+        require_file(path, what)
+    except OSError as e:
+        raise CLIError(f"{cmd}: {e}") from None
+    return path
+
+
 def cmd_train(args):
     from . import backend
     from .apps.lm import TrainConfig, train_lm
+    from .apps.trainer import check_out_dir
     backend.check_device(args.device)
     if args.device != "cpu":
         raise CLIError("train: only --device cpu is supported by the trainer for now")
-    if args.corpus is not None and not os.path.isfile(args.corpus):
-        raise CLIError(f"train: corpus file {args.corpus} not found")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        raise CLIError(f"train: checkpoint {args.resume} not found")
+    if args.corpus is not None:
+        check_file(args.corpus, "corpus file", "train")
+    if args.resume is not None:
+        check_file(args.resume, "checkpoint", "train")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
-                      eval_interval=args.eval_interval, seed=args.seed, out_dir=args.out,
-                      time_limit=args.minutes * 60 if args.minutes else None, progress=not args.quiet)
+                      eval_interval=args.eval_interval, checkpoint_interval=args.checkpoint_interval, seed=args.seed,
+                      out_dir=args.out, time_limit=args.minutes * 60 if args.minutes else None,
+                      progress=not args.quiet)
+    check_out_dir(args.out)                            # usable before anything is loaded or trained
     overrides = {"dropout": args.dropout} if args.dropout is not None else {}
     trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, **overrides)
     val = trainer.history["eval"][-1]["loss"]
@@ -63,18 +76,23 @@ def cmd_train(args):
         out = trainer.model.generate(prompt, args.sample, do_sample=True, temperature=0.8, top_k=20)
         text = trainer.tokenizer.decode(out[0].tolist())
         sample_path = os.path.join(args.out, "sample.txt")
-        with open(sample_path, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(sample_path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise CLIError(f"train: could not write {sample_path} ({e.strerror or e}); the checkpoint is saved") \
+                from None
         print(f"sample ({sample_path}):\n{text}")
     return 0
 
 
 # ----------------------------------------------------------------------------- generate / eval
-def _load(path):
+def _load(path, cmd="generate"):
     from .io.checkpoint import CheckpointError, load_checkpoint
     from .models import registry
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise CLIError(f"checkpoint {path} not found (train one with `tinygrad-llm train --out DIR`)")
+    check_file(path, "checkpoint", cmd)
     try:
         model, tok = registry.from_checkpoint(load_checkpoint(path))
     except CheckpointError as e:
@@ -91,6 +109,9 @@ def cmd_generate(args):
         return pretrained.run(args)
     if args.checkpoint is None:
         raise CLIError("generate: give a checkpoint (checkpoint.npz) or --pretrained NAME")
+    if args.chat:
+        raise CLIError(f"generate: --chat needs a model with a chat template (--pretrained smollm2); the checkpoint "
+                       f"{args.checkpoint} has none, so the prompt would be continued as plain text")
     model, tok = _load(args.checkpoint)
     try:
         ids = tok.encode(args.prompt)
@@ -118,9 +139,9 @@ def cmd_eval(args):
     from .data.corpus import load_text
     from .apps.lm import evaluate_lm
     import numpy as np
-    model, tok = _load(args.checkpoint)
-    if args.text is not None and not os.path.isfile(args.text):
-        raise CLIError(f"eval: text file {args.text} not found")
+    if args.text is not None:
+        check_file(args.text, "text file", "eval")
+    model, tok = _load(args.checkpoint, "eval")
     text = load_text(args.text)
     if args.text is None:                              # the checkpoint's own validation split
         from .data.corpus import train_val_split
@@ -178,9 +199,9 @@ def register(sub):
                                    "and sample.txt into --out.",
                        epilog="examples:\n  tinygrad-llm train --model gpt --preset cpu --steps 1500 --out runs/gpt-cpu"
                               "\n  tinygrad-llm train --model lstm --preset tiny --corpus my.txt --minutes 2")
-    p.add_argument("--model", choices=registry.names(), default="gpt",
-                   help="model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
-    p.add_argument("--preset", default="cpu", help="size preset; " + "; ".join(
+    p.add_argument("--model", choices=registry.names(), default=None,
+                   help="(default gpt, or the checkpoint's with --resume) model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
+    p.add_argument("--preset", default=None, help="size preset (default cpu, or the checkpoint's with --resume); " + "; ".join(
         f"{n}: {', '.join(registry.get(n).presets)}" for n in registry.names()))
     p.add_argument("--corpus", default=None, metavar="FILE",
                    help="UTF-8 text file to train on (default: the bundled Shakespeare corpus)")
@@ -194,6 +215,8 @@ def register(sub):
                    help="dropout probability (default: the preset's)")
     p.add_argument("--eval-interval", type=_positive_int, default=250, metavar="N",
                    help="evaluate on the validation split and save a checkpoint every N steps")
+    p.add_argument("--checkpoint-interval", type=_nonneg_int, default=0, metavar="N",
+                   help="also save a checkpoint every N steps between evaluations (default 0: at evaluations only)")
     p.add_argument("--seed", type=int, default=1337, help="seed of the run: initialisation, batches, dropout")
     p.add_argument("--device", default="cpu", help="cpu (default; the trainer runs on the CPU for now) or cuda")
     p.add_argument("--out", default="runs/gpt-cpu", metavar="DIR",
@@ -273,7 +296,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, RuntimeError) as e:
+    except (CLIError, ValueError, OSError, RuntimeError) as e:
         print(f"tinygrad-llm {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..data import load_plays
 from ..io.atomic import atomic_write_text
+from ..io.paths import read_utf8, require_dir
 from ..io.safetensors import save_file
 from ..models.bert import BertForSequenceClassification
 from ..metrics.classification import accuracy, precision_recall_f1
@@ -199,10 +200,25 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    model = BertForSequenceClassification.from_pretrained(args.model)
-    conf = json.loads((Path(args.model) / "config.json").read_text())
-    names = conf.get("id2label", {})
-    texts = args.text or [line.strip() for line in open(args.file, encoding="utf-8") if line.strip()]
+    """Print the label of each passage; every user error is a one-line ``ValueError``/``OSError`` (exit code 2)."""
+    folder = require_dir(args.model, "classify: model folder")
+    if args.text is not None:
+        texts = list(args.text)
+        empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            raise ValueError(f"classify: --text passage {empty[0]} is empty; give some words to classify")
+    else:
+        texts = [line.strip() for line in read_utf8(args.file, "classify: passages file").splitlines() if line.strip()]
+        if not texts:
+            raise ValueError(f"classify: {args.file} has no non-empty line to classify")
+    try:
+        model = BertForSequenceClassification.from_pretrained(folder)
+        conf = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as e:
+        # SafetensorsError and JSON errors are ValueErrors; a missing weight a KeyError; a bad config a TypeError
+        raise ValueError(f"classify: cannot load the model in {folder} ({type(e).__name__}: {e})") from None
+    names = conf.get("id2label", {}) if isinstance(conf, dict) else {}
+    names = names if isinstance(names, dict) else {}
     for t, y in zip(texts, predict(model, model.tokenizer, texts)):
         print(f"{names.get(str(y), y)}\t{t}")
     return 0

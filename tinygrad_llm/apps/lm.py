@@ -11,15 +11,18 @@ The GPT reads random windows (``data.get_batch``, drawn from the seeded generato
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import sys
 
 import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
 from ..data.corpus import get_batch, load_text, train_val_split
+from ..io.checkpoint import CheckpointError, load_checkpoint
 from ..models import registry
-from ..tokenizers import CharTokenizer
+from ..tokenizers import CharTokenizer, TokenizerError
 from .trainer import TrainConfig, Trainer
 
 
@@ -41,6 +44,8 @@ class LMTask:
         self.name = registry.name_of(model)
         self.tokens_per_step = batch_size * self.block_size
         self._state = None                                                     # LSTM (h, c) across windows
+        cfg = getattr(model, "config", None)
+        self._state_shape = (getattr(cfg, "num_layers", 0), batch_size, getattr(cfg, "hidden_size", 0))
         for name, d in (("train", self.train_data), ("validation", self.val_data)):
             if d.ndim != 1 or len(d) <= self.block_size + 1:
                 raise ValueError(f"language model: the {name} split has {len(d)} tokens, needs more than "
@@ -66,7 +71,18 @@ class LMTask:
         return {} if self._state is None else {"h": self._state[0].data, "c": self._state[1].data}
 
     def load_state_arrays(self, arrays):
-        self._state = (arrays["h"], arrays["c"]) if "h" in arrays else None
+        """The carried (h, c) from a checkpoint; each must be (num_layers, batch_size, hidden_size) floats."""
+        if not arrays:
+            self._state = None
+            return
+        if set(arrays) != {"h", "c"} or not self.recurrent:
+            raise ValueError(f"expected no state or exactly 'h' and 'c', got {sorted(arrays)}")
+        for k in ("h", "c"):
+            a = arrays[k].data
+            if tuple(a.shape) != self._state_shape or a.dtype.kind != "f":
+                raise ValueError(f"state {k!r} is {a.dtype}{tuple(a.shape)}, expected floats of shape "
+                                 f"{self._state_shape}")
+        self._state = (arrays["h"], arrays["c"])
 
 
 def stream_window(data, B: int, T: int, w: int):
@@ -118,19 +134,87 @@ def lm_trainer(model, train_ids, val_ids, config: TrainConfig | None = None, tok
     return Trainer(model, task, config, tokenizer=tokenizer, model_name=task.name)
 
 
-def train_lm(model_type="gpt", preset="cpu", corpus=None, config: TrainConfig | None = None, val_fraction=0.1,
-             resume=None, **model_overrides):
+def corpus_fingerprint(text: str, corpus=None) -> dict:
+    """What a checkpoint remembers of its training text: its name, length and SHA-256."""
+    return {"name": str(corpus) if corpus is not None else "shakespeare", "characters": len(text),
+            "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()}
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def train_lm(model_type=None, preset=None, corpus=None, config: TrainConfig | None = None, val_fraction=0.1,
+             resume=None, log=_warn, **model_overrides):
     """Character-level LM on a text file (Shakespeare by default): tokenizer, splits, model, training.
-    Returns the ``Trainer`` (its model, tokenizer, history and checkpoint path)."""
+    Returns the ``Trainer`` (its model, tokenizer, history and checkpoint path).
+
+    A fresh run builds ``model_type`` (default ``gpt``) at ``preset`` (default ``cpu``) and a character
+    tokenizer from the text. With ``resume`` the checkpoint decides both: its tokenizer encodes the text (a
+    character it does not know is an error: token ids keep their meaning) and its config builds the model; a
+    ``model_type``, ``preset`` or override that disagrees with the checkpoint is an error, and training on a
+    different text than the checkpoint's is allowed but reported through ``log``."""
     config = config or TrainConfig()
     text = load_text(corpus)
-    tok = CharTokenizer.train(text)
-    ids = np.asarray(tok.encode(text), dtype=np.int64)
+    if not text:
+        raise ValueError(f"train: the corpus {corpus if corpus is not None else '(Shakespeare)'} is empty")
+    fingerprint = corpus_fingerprint(text, corpus)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(resume)
+        try:
+            spec = registry.get(ckpt.model_type)
+            cfg = spec.config_from_dict(ckpt.config)
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {ckpt.path}: {e}") from None
+        registry.check_config_fits(spec, cfg, ckpt)
+        _check_resume_settings(ckpt, model_type, preset, model_overrides)
+        tok = registry.tokenizer_from_checkpoint(ckpt)
+        if tok is None:
+            raise CheckpointError(f"checkpoint {ckpt.path}: stores no tokenizer, so its token ids cannot be "
+                                  "matched to text")
+        if tok.vocab_size > cfg.vocab_size:
+            raise CheckpointError(f"checkpoint {ckpt.path}: the tokenizer has {tok.vocab_size} tokens but the "
+                                  f"model only {cfg.vocab_size}")
+        try:
+            ids = np.asarray(tok.encode(text), dtype=np.int64)
+        except TokenizerError as e:
+            raise ValueError(f"train --resume: the corpus {fingerprint['name']} cannot be encoded with the "
+                             f"checkpoint's tokenizer ({e}); resume on text with the same characters, or start a "
+                             "new run without --resume") from None
+        seen = ckpt.metadata.get("corpus")
+        if isinstance(seen, dict) and seen.get("sha256") != fingerprint["sha256"] and log is not None:
+            log(f"resuming {ckpt.path} on {fingerprint['name']} ({len(text):,} characters), not on the text it "
+                f"was trained on ({seen.get('name')!s}, {seen.get('characters')} characters); the tokenizer is "
+                "the checkpoint's")
+    else:
+        tok = CharTokenizer.train(text)
+        ids = np.asarray(tok.encode(text), dtype=np.int64)
     train_ids, val_ids = train_val_split(ids, val_fraction)
     backend.manual_seed(config.seed)
-    model = registry.build(model_type, preset, vocab_size=tok.vocab_size, **model_overrides)
+    if ckpt is not None:
+        model = spec.model_class(cfg)                   # weights, optimizer, RNG: from the checkpoint below
+    else:
+        model = registry.build(model_type or "gpt", preset or "cpu", vocab_size=tok.vocab_size, **model_overrides)
     trainer = lm_trainer(model, train_ids, val_ids, config, tokenizer=tok)
-    if resume:
-        trainer.resume(resume)
+    trainer.metadata["corpus"] = fingerprint
+    if ckpt is not None:
+        trainer.resume(ckpt)
     trainer.fit()
     return trainer
+
+
+def _check_resume_settings(ckpt, model_type, preset, overrides):
+    """A model type, preset or override given together with ``resume`` must agree with the checkpoint."""
+    if model_type is not None and model_type != ckpt.model_type:
+        raise ValueError(f"train --resume: {ckpt.path} holds a {ckpt.model_type!r} model, not {model_type!r}")
+    want = dict(overrides)
+    if preset is not None:
+        spec = registry.get(ckpt.model_type)
+        vocab = ckpt.config.get("vocab_size")
+        want = {**spec.config(preset, vocab_size=vocab, **overrides).to_dict()}
+    differ = sorted(k for k, v in want.items() if ckpt.config.get(k) != v)
+    if differ:
+        got = ", ".join(f"{k}={ckpt.config.get(k)!r} (asked {want[k]!r})" for k in differ)
+        raise ValueError(f"train --resume: {ckpt.path} was trained with {got}; a resumed run keeps the "
+                         "checkpoint's model (drop --preset/--dropout, or start a new run)")

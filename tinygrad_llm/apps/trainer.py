@@ -27,8 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import backend, optim
-from ..io.checkpoint import load_checkpoint, restore, save_checkpoint
+from .. import backend, optim, tokenizers
+from ..io.atomic import ensure_writable_dir, remove_stale_temps
+from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore, save_checkpoint
 from ..models import registry
 from ..tensor import Tensor
 
@@ -71,6 +72,26 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
 
 
+class TrainingStopped(RuntimeError):
+    """Training stopped because a checkpoint could not be saved; the message says why and where the last
+    good checkpoint is (``last_checkpoint``: its path, or None; ``step``: where training stopped)."""
+
+    def __init__(self, message, step: int, last_checkpoint=None, last_step: int | None = None):
+        super().__init__(message)
+        self.step, self.last_checkpoint, self.last_step = step, last_checkpoint, last_step
+
+
+def check_out_dir(out_dir) -> None:
+    """``out_dir`` (if set) is, or can be made, a folder we can write; a ``CheckpointError`` with the reason
+    otherwise, so a bad ``--out`` fails before the first step, not at the first save 250 steps in."""
+    if not out_dir:
+        return
+    try:
+        ensure_writable_dir(out_dir)
+    except OSError as e:
+        raise CheckpointError(f"output folder: {e}") from None
+
+
 def make_schedule(c: TrainConfig):
     """The multiplier $f(t)$ of the learning rate for ``c.schedule``."""
     if c.schedule == "cosine":
@@ -97,6 +118,7 @@ class Trainer:
         self.step = 0
         self.history = {"train": [], "eval": []}
         self.elapsed = 0.0
+        self.last_checkpoint, self.last_checkpoint_step = None, None   # the newest file save() wrote
 
     # ---------------------------------------------------------------- one step
     # [start:step]
@@ -128,6 +150,7 @@ class Trainer:
     def fit(self, callback=None):
         """Train until ``cfg.steps`` (or ``time_limit``); ``callback(trainer, record)`` runs after each step."""
         c = self.cfg
+        self.check_out_dir()
         bar = None
         if c.progress:
             from tqdm import tqdm
@@ -153,9 +176,9 @@ class Trainer:
                     ev = {"step": self.step, **self.evaluate()}
                     self.history["eval"].append(ev)
                     (bar.write if bar is not None else print)(self._eval_message(ev))
-                    self.save()
+                    self._save_or_stop()
                 elif c.checkpoint_interval and self.step % c.checkpoint_interval == 0:
-                    self.save()
+                    self._save_or_stop()
                 if callback is not None:
                     callback(self, rec)
                 if out_of_time:
@@ -164,8 +187,27 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if c.out_dir:
-            self.plot()
+            try:
+                self.plot()
+            except OSError as e:                       # the checkpoint is safe; only the picture is missing
+                import sys
+                print(f"warning: could not write the loss plot to {c.out_dir} ({e})", file=sys.stderr)
         return self.history
+
+    def check_out_dir(self):
+        """Before the first step: ``out_dir`` is usable (see :func:`check_out_dir`)."""
+        check_out_dir(self.cfg.out_dir)
+
+    def _save_or_stop(self):
+        try:
+            self.save()
+        except CheckpointError as e:
+            if self.last_checkpoint is not None:
+                where = f"the last good checkpoint is {self.last_checkpoint} (step {self.last_checkpoint_step})"
+            else:
+                where = "no checkpoint of this run was written"
+            raise TrainingStopped(f"{e}; training stopped at step {self.step}, {where}", self.step,
+                                  self.last_checkpoint, self.last_checkpoint_step) from None
 
     def _postfix(self, rec, dt):
         post = {"loss": f"{rec['loss']:.3f}", "lr": f"{rec['lr']:.2e}"}
@@ -185,29 +227,59 @@ class Trainer:
         return Path(self.cfg.out_dir) / "checkpoint.npz" if self.cfg.out_dir else None
 
     def save(self, path=None):
+        """Write a checkpoint (atomically; ``CheckpointError`` naming the file if it cannot be written, the
+        previous file then left as it was)."""
         path = path or self.checkpoint_path
         if path is None:
             return None
         state = getattr(self.task, "state_arrays", lambda: {})()
         name = self.model_name or registry.name_of(self.model)
-        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.step, name,
-                               tokenizer=self.tokenizer, extra_arrays=state,
-                               metadata={**self.metadata, "train_config": asdict(self.cfg), "history": self.history,
-                                         "elapsed": self.elapsed})
+        out = save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.step, name,
+                              tokenizer=self.tokenizer, extra_arrays=state,
+                              metadata={**self.metadata, "train_config": asdict(self.cfg), "history": self.history,
+                                        "elapsed": self.elapsed})
+        self.last_checkpoint, self.last_checkpoint_step = out, self.step
+        return out
 
     def resume(self, path):
-        """Continue from a checkpoint written by ``save``: weights, optimizer, schedule, step, RNG, history."""
-        ckpt = load_checkpoint(path)
+        """Continue from a checkpoint written by ``save`` (a path or a loaded ``Checkpoint``): weights,
+        optimizer, schedule, step, RNG, history. Everything is checked first — model type, tokenizer,
+        shapes, history — and a ``CheckpointError`` leaves this trainer as it was."""
+        ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
+        if self.checkpoint_path is not None:
+            remove_stale_temps(self.checkpoint_path)
         name = self.model_name or registry.name_of(self.model)
         if ckpt.model_type != name:
-            raise ValueError(f"Trainer.resume: {path} holds a {ckpt.model_type!r} model, this is {name!r}")
-        restore(ckpt, self.model, self.optimizer, self.scheduler)
-        self.step = ckpt.step
+            raise CheckpointError(f"checkpoint {ckpt.path}: holds a {ckpt.model_type!r} model, this trainer trains "
+                                  f"{name!r}")
+        if self.tokenizer is not None and ckpt.tokenizer is not None and \
+                tokenizers.to_dict(self.tokenizer) != ckpt.tokenizer:
+            raise CheckpointError(f"checkpoint {ckpt.path}: its tokenizer differs from this trainer's (resuming would "
+                                  "change what every token id means); resume with the checkpoint's tokenizer")
         hist = ckpt.metadata.get("history", {})
-        self.history = {k: [dict(r) for r in hist.get(k, [])] for k in ("train", "eval")}
-        self.elapsed = float(ckpt.metadata.get("elapsed", 0.0))
+        elapsed = ckpt.metadata.get("elapsed", 0.0)
+        if (not isinstance(hist, dict) or not all(isinstance(hist.get(k, []), list) and
+                                                  all(isinstance(r, dict) for r in hist.get(k, []))
+                                                  for k in ("train", "eval"))
+                or not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool)):
+            raise CheckpointError(f"checkpoint {ckpt.path}: its training history or elapsed time is malformed")
+        extra = {k: Tensor(v) for k, v in ckpt.extra_arrays.items()}
+        task_state = None
         if hasattr(self.task, "load_state_arrays"):
-            self.task.load_state_arrays({k: Tensor(v) for k, v in ckpt.extra_arrays.items()})
+            task_state = getattr(self.task, "state_arrays", lambda: {})()
+            try:
+                self.task.load_state_arrays(extra)
+            except (ValueError, KeyError, TypeError) as e:
+                raise CheckpointError(f"checkpoint {ckpt.path}: its task state does not fit ({e})") from None
+        try:
+            restore(ckpt, self.model, self.optimizer, self.scheduler)
+        except CheckpointError:
+            if task_state is not None:
+                self.task.load_state_arrays({k: Tensor(v) for k, v in task_state.items()})
+            raise
+        self.step = ckpt.step
+        self.history = {k: [dict(r) for r in hist.get(k, [])] for k in ("train", "eval")}
+        self.elapsed = float(elapsed)
         return self
 
     def plot(self, path=None, close: bool = True):

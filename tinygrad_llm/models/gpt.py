@@ -65,6 +65,17 @@ class GPTConfig(ModelConfig):
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
 
+    def num_parameters(self) -> int:
+        """Parameters a ``GPT`` of this config holds, from the formula alone (nothing is allocated):
+        $VC + TC$ embeddings, $12C^2 + 4C$ per block ($+9C$ with biases) and $2C$ for ``ln_f``."""
+        C, L = self.n_embd, self.n_layer
+        per_block = 12 * C * C + 4 * C + (9 * C if self.bias else 0)
+        return self.vocab_size * C + self.block_size * C + L * per_block + 2 * C
+
+    def num_tensors(self) -> int:
+        """Arrays in a ``GPT``'s ``state_dict`` of this config (12 per block with biases, 8 without, + 4)."""
+        return 4 + self.n_layer * (12 if self.bias else 8)
+
 
 def context_start(n: int, block_size: int) -> int:
     """First position of the context used to predict token ``n`` from ``ids[:n]``: 0 while the sequence

@@ -11,10 +11,22 @@ Two layout facts make the numbers line up:
 
 Names: HF's ``transformer.h.{i}.attn.c_attn.weight`` etc. are matched to ours after dropping the
 ``transformer.`` prefix; block lists called ``h``, ``blocks`` or ``layers`` are treated alike.
+
+Attention scaling. Our attention computes $\mathrm{softmax}(QK^\top/\sqrt{d})$; GPT-2 configs may
+change the factor $s_l$ that multiplies $QK^\top$ in layer $l$ (0-based):
+``scale_attn_weights=False`` drops $1/\sqrt d$, ``scale_attn_by_inverse_layer_idx=True`` divides by
+$l + 1$, so $s_l = (\sqrt d)^{-[\text{scale\_attn\_weights}]}\,/\,(l+1)^{[\text{by\_inverse\_layer\_idx}]}$.
+Since $(cQ)K^\top/\sqrt d = s_l\,QK^\top$ for $c = s_l\sqrt d$, the loader folds the factor into the query
+rows of ``c_attn`` (weight and bias multiplied by $c$): the model is unchanged, its logits equal the
+reference's. ``reorder_and_upcast_attn`` only changes the order and precision (float32) in which
+transformers computes the same scores; our scores are float32 already, so it needs nothing. Settings our
+``GPT`` cannot express (an untied output head, ``n_inner`` other than $4C$, another activation) are
+refused with an error, never ignored.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -48,7 +60,24 @@ def read_config(folder) -> dict:
         raise ValueError(f"GPT-2 checkpoint: {path} lacks {missing}")
     if cfg.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
         raise ValueError(f"GPT-2 checkpoint: activation {cfg['activation_function']!r} is not GPT-2's tanh GELU")
+    if cfg.get("n_inner") not in (None, 4 * cfg["n_embd"]):
+        raise ValueError(f"GPT-2 checkpoint: {path} has n_inner={cfg['n_inner']}, but our GPT's MLP is "
+                         f"4 * n_embd = {4 * cfg['n_embd']} wide")
+    if cfg.get("tie_word_embeddings", True) is not True:
+        raise ValueError(f"GPT-2 checkpoint: {path} has tie_word_embeddings={cfg['tie_word_embeddings']!r}; our GPT "
+                         "ties the output head to the token embedding")
+    for k in ("scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"):
+        if not isinstance(cfg.get(k, False), bool):
+            raise ValueError(f"GPT-2 checkpoint: {path} has {k}={cfg[k]!r}, expected true or false")
     return cfg
+
+
+def query_scales(cfg: dict) -> list[float]:
+    r"""Per layer, the factor $c_l = s_l\sqrt d$ folded into the query rows (1.0 for GPT-2's own settings)."""
+    d = cfg["n_embd"] // cfg["n_head"]
+    base = 1.0 if cfg.get("scale_attn_weights", True) else math.sqrt(d)
+    by_layer = cfg.get("scale_attn_by_inverse_layer_idx", False)
+    return [base / (i + 1) if by_layer else base for i in range(cfg["n_layer"])]
 
 
 def convert_state_dict(hf_state: dict) -> dict:
@@ -93,7 +122,25 @@ def load_state(folder, ours: dict) -> dict:
     st = folder / "model.safetensors"
     if not st.is_file():
         raise FileNotFoundError(f"GPT-2 checkpoint: {st} not found (only safetensors is read: no pickle files)")
-    theirs = convert_state_dict(read_safetensors(st))
+    raw = read_safetensors(st)
+    theirs = convert_state_dict(raw)
+    head = next((v for k, v in raw.items() if _canonical(k) == "lm_head.weight"), None)
+    if head is not None and "wte.weight" in theirs and not np.array_equal(np.asarray(head, np.float32),
+                                                                            theirs["wte.weight"]):
+        raise ValueError(f"GPT-2 checkpoint {folder}: lm_head.weight differs from wte.weight; our GPT ties them")
+    cfg = read_config(folder)
+    C = cfg["n_embd"]
+    for i, c in enumerate(query_scales(cfg)):
+        if c != 1.0:
+            for part in ("weight", "bias"):
+                key = f"h.{i}.attn.c_attn.{part}"
+                if key in theirs:
+                    a = theirs[key].astype(np.float64)
+                    if a.shape[0] == 3 * C:
+                        a[:C] *= c                                      # the query rows (Linear layout)
+                    else:
+                        a[:, :C] *= c                                   # a matrix kept in Conv1D layout
+                    theirs[key] = a.astype(np.float32)
     state = {}
     for name, cur in ours.items():
         key = _canonical(name)

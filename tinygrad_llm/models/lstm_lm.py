@@ -42,6 +42,16 @@ class LSTMConfig(ModelConfig):
     def __post_init__(self):
         self.check()
 
+    def num_parameters(self) -> int:
+        """Parameters an ``LSTMLM`` of this config holds, from the formula alone (nothing is allocated):
+        $VE$ embedding, $4H(I_l + H) + 8H$ per layer ($I_0 = E$, else $H$), $HV + V$ head."""
+        E, H, V, L = self.n_embd, self.hidden_size, self.vocab_size, self.num_layers
+        return V * E + 4 * H * (E + H) + 8 * H + (L - 1) * (4 * H * 2 * H + 8 * H) + H * V + V
+
+    def num_tensors(self) -> int:
+        """Arrays in an ``LSTMLM``'s ``state_dict`` of this config (4 per layer + 3)."""
+        return 3 + 4 * self.num_layers
+
 
 class LSTMLM(GenerationMixin, Module):
     recurrent = True          # the trainer carries (h, c) from one window to the next (truncated BPTT)

@@ -7,10 +7,13 @@ a checkpoint stores the name and the config, and ``from_checkpoint`` rebuilds th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from ..io.checkpoint import Checkpoint, CheckpointError, restore
-from ..tokenizers import base as tokenizer_base
+from .. import tokenizers
 from .gpt import GPT, GPTConfig
 from .lstm_lm import LSTMConfig, LSTMLM
 
@@ -45,10 +48,31 @@ class ModelSpec:
         unknown = sorted(set(d) - set(known))
         if unknown:
             raise ValueError(f"model {self.name!r}: unknown config keys {unknown} (known: {sorted(known)})")
+        for k, v in d.items():
+            _check_type(self.name, k, v, known[k].type)
         return self.config_class(**d)
 
     def build(self, preset: str | None = None, **overrides):
         return self.model_class(self.config(preset, **overrides))
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_type(model: str, key: str, value, annotation) -> None:
+    """``value`` fits the dataclass field annotation ``int``, ``float``, ``bool`` or ``str`` (or ``X | None``)."""
+    ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    parts = [p.strip() for p in ann.split("|")]
+    if value is None and "None" in parts:
+        return
+    allowed = tuple(t for p in parts for t in _TYPES.get(p, ()))
+    if not allowed:
+        return                                        # a field type we do not check
+    ok = isinstance(value, allowed) and (isinstance(value, bool) == ("bool" in parts))
+    if isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise TypeError(f"model {model!r}: config {key} must be {ann}, got {value!r}")
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -82,29 +106,72 @@ def build(name: str, preset: str | None = None, **overrides):
     return get(name).build(preset, **overrides)
 
 
+def check_config_fits(spec: ModelSpec, config, ckpt: Checkpoint) -> None:
+    """Before anything is allocated: the config implies as many parameters and arrays as the file holds.
+
+    ``config.num_parameters()`` and ``config.num_tensors()`` are formulas (a hostile ``n_layer=10**6``
+    costs nothing to evaluate); the exact names and shapes are checked by ``load_state_dict`` afterwards."""
+    held = sum(int(np.asarray(a).size) for a in ckpt.model_state.values())
+    count = getattr(config, "num_parameters", None)
+    if count is None:
+        raise CheckpointError(f"checkpoint {ckpt.path}: model {spec.name!r} cannot say how many parameters its "
+                              "config implies (its config class needs num_parameters()), so it is not built")
+    implied = count()
+    if implied != held:
+        raise CheckpointError(f"checkpoint {ckpt.path}: the config implies {implied:,} parameters but the file "
+                              f"holds {held:,} (config {_short(ckpt.config)})")
+    tensors = getattr(config, "num_tensors", None)
+    if tensors is not None and tensors() != len(ckpt.model_state):
+        raise CheckpointError(f"checkpoint {ckpt.path}: the config implies {tensors():,} weight arrays but the file "
+                              f"holds {len(ckpt.model_state):,}")
+
+
+def _short(x, n: int = 200) -> str:
+    r = repr(x)
+    return r if len(r) <= n else r[:n] + "..."
+
+
 def from_checkpoint(ckpt: Checkpoint):
-    """The checkpoint's model (weights loaded, eval mode) and tokenizer (None if it stored none)."""
+    """The checkpoint's model (weights loaded, eval mode) and tokenizer (None if it stored none).
+
+    The config is checked against the arrays before the model is built, and the tokenizer against the
+    model (its ids must fit the model's vocabulary); every failure is a ``CheckpointError``."""
+    tok = tokenizer_from_checkpoint(ckpt)
+    model = model_from_checkpoint(ckpt)
+    vocab = getattr(model.config, "vocab_size", None)
+    if tok is not None and vocab is not None and tok.vocab_size > vocab:
+        raise CheckpointError(f"checkpoint {ckpt.path}: the tokenizer has {tok.vocab_size} tokens but the model "
+                              f"only {vocab}")
+    return model, tok
+
+
+def model_from_checkpoint(ckpt: Checkpoint, overrides: dict | None = None):
+    """The checkpoint's model alone, weights loaded, in eval mode (``overrides``: config values to change that
+    do not change the weights' shapes, e.g. dropout)."""
     try:
         spec = get(ckpt.model_type)
-        config = spec.config_from_dict(ckpt.config)
+        config = spec.config_from_dict({**ckpt.config, **(overrides or {})})
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"checkpoint {ckpt.path}: {e}") from None
-    model = spec.model_class(config)
+    check_config_fits(spec, config, ckpt)
+    try:
+        model = spec.model_class(config)
+    except (ValueError, TypeError, MemoryError) as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: cannot build the model ({type(e).__name__}: {e})") from None
     restore(ckpt, model, restore_rng=False)
-    return model.eval(), tokenizer_from_checkpoint(ckpt)
+    return model.eval()
 
 
 def tokenizer_from_checkpoint(ckpt: Checkpoint):
+    """The checkpoint's tokenizer (``tokenizers.from_dict``; None if it stored none); a malformed one is a
+    ``CheckpointError`` naming the file."""
     if ckpt.tokenizer is None:
         return None
-    d = dict(ckpt.tokenizer)
-    kind = d.pop("type", None)
-    if kind not in tokenizer_base._REGISTRY:
-        raise CheckpointError(f"checkpoint {ckpt.path}: unknown tokenizer type {kind!r}")
     try:
-        return tokenizer_base._REGISTRY[kind].from_dict(d)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: the stored tokenizer is malformed ({e})") from None
+        return tokenizers.from_dict(ckpt.tokenizer, where=f"checkpoint {ckpt.path}: tokenizer")
+    except tokenizers.TokenizerError as e:
+        msg = str(e)
+        raise CheckpointError(msg if len(msg) <= 400 else msg[:400] + "...") from None
 
 
 register(ModelSpec("gpt", GPTConfig, GPT, "char", "decoder-only Transformer (chapter 08)"))
