@@ -1,9 +1,15 @@
 r"""GELU, the Gaussian error linear unit, in its exact (erf) and tanh-approximated forms.
 
-Exact (BERT): $$\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \mathrm{erf}\!\left(\frac{x}{\sqrt 2}\right)\right)$$
+Exact (BERT):
+
+$$\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \mathrm{erf}\!\left(\frac{x}{\sqrt 2}\right)\right)$$
+
 with derivative $\Phi(x) + x\,\varphi(x)$, $\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}$.
 
-Tanh form (GPT-2): $$\mathrm{GELU}(x) \approx \frac{x}{2}\left(1 + \tanh u\right),\quad u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$$
+Tanh form (GPT-2):
+
+$$\mathrm{GELU}(x) \approx \frac{x}{2}\left(1 + \tanh u\right),\quad u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$$
+
 with derivative $\frac12(1+\tanh u) + \frac{x}{2}(1-\tanh^2 u)\sqrt{2/\pi}\,(1 + 3\cdot 0.044715\,x^2)$.
 
 ``gelu_forward`` / ``gelu_backward`` are the plain-array references of both forms. On the CPU
