@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from tinygrad_llm.generation import filter_logits
 
+from chapter_helpers import assert_quoted, recorded
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "09_generation"
 
 rows = st.lists(st.floats(-4, 4, allow_nan=False), min_size=2, max_size=10, unique=True)
@@ -62,3 +64,36 @@ def test_rotary_scores_depend_on_the_offset_only(sol):
     a = sol.absolute_score(q, k, P, wq, wk, 7, 3)
     assert abs(a - float(((q + P[7]) @ wq.T) @ ((k + P[3]) @ wk.T))) < 1e-9
     assert abs(sol.absolute_score(q, k, P, wq, wk, 17, 13) - a) > 1e-3
+
+
+def ch09_fields(r):
+    from tinygrad_llm.models.gpt import GPTConfig
+    kv, d, cpu = r["kv_cache"], r["distribution"], GPTConfig.from_preset("cpu")
+    c, u, n = kv["ms_per_token_cached"], kv["ms_per_token_uncached"], kv["lengths"]
+    return {"layers": cpu.n_layer, "width": cpu.n_embd, "block": kv["block_size"], "n_first": n[0], "n_last": n[-1],
+            "u_first": f"{u[0]:.1f}", "u_last": f"{u[-1]:.1f}", "c_min": f"{min(c):.1f}", "c_max": f"{max(c):.1f}",
+            "x_first": f"{u[0] / c[0]:.1f}", "x_last": f"{u[-1] / c[-1]:.1f}", "context": repr(d["context"]),
+            "entropy": f"{d['entropy']:.2f}", "k3": f"{d['kept_mass']['top-k 3']:.0%}",
+            "p6": f"{d['kept_mass']['top-p 0.6']:.0%}"}
+
+
+def test_the_cache_advantage_grows_with_the_length():
+    kv = recorded(CHAPTER)["kv_cache"]
+    ratio = np.array(kv["ms_per_token_uncached"]) / np.array(kv["ms_per_token_cached"])
+    assert ratio[0] > 1 and ratio[-1] > 2 * ratio[0]
+    assert kv["ms_per_token_uncached"][-1] > 2 * kv["ms_per_token_uncached"][0]   # uncached: grows with n
+    assert max(kv["ms_per_token_cached"]) < 2 * min(kv["ms_per_token_cached"])     # cached: about flat
+
+
+def test_the_distribution_rules_differ_visibly():
+    d = recorded(CHAPTER)["distribution"]
+    assert d["kept_mass"]["top-k 3"] < 0.9 and d["kept_mass"]["top-p 0.6"] < 0.9 and d["entropy"] > 1.0
+
+
+def test_readme_quotes_the_recorded_run():
+    assert_quoted(CHAPTER, ch09_fields(recorded(CHAPTER)), [
+        "({layers} layers, {width} channels) with a window of {block} tokens",
+        "from {u_first} ms per token when generating {n_first} tokens to {u_last} ms for {n_last}",
+        "between {c_min} and {c_max} ms, {x_first}× faster at {n_first} tokens and {x_last}× at {n_last}",
+        "the next character after {context}", "(entropy {entropy} nats)", "({k3} of the probability",
+        "reaches 0.6 ({p6})"])
