@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 $(VENV)/.installed: setup.cfg pyproject.toml requirements/assets.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,parity,pretrained]'
+	$(PIP) install -q -e '.[dev,parity,pretrained,distributed]'
 	$(PIP) install -q --no-deps -r requirements/assets.txt
 	touch $@
 

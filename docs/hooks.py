@@ -160,6 +160,8 @@ def on_files(files, config):
     for f in files:
         if f.is_documentation_page() and f.src_uri != "index.md":
             out.append(_repo_page(f"docs/{f.src_uri}", config))  # docs/x.md at its repository path
+        elif f.src_uri.endswith(MEDIA) and (ROOT / "docs" / f.src_uri).is_file():
+            out.append(_repo_page(f"docs/{f.src_uri}", config))  # docs/images/x.png beside the pages that show it
         elif not f.is_documentation_page():
             out.append(f)  # stylesheets and excluded helpers stay where they are
     out.append(_repo_page("README.md", config))  # the home page

@@ -72,3 +72,50 @@ def test_functional_boolean_mask_means_allowed():
                  F.scaled_dot_product_attention(q, k, v, is_causal=True), rtol=1e-12)
     assert_close(F.scaled_dot_product_attention_composed(q, k, v, attn_mask=allowed.tolist()),
                  F.scaled_dot_product_attention(q, k, v, is_causal=True), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- looking at P: capture_attention
+def test_capture_records_every_layer_of_gpt_and_equals_the_formula():
+    from tinygrad_llm import backend
+    from tinygrad_llm.models.gpt import GPT, GPTConfig
+    with backend.default_dtype(np.float64):
+        m = GPT(GPTConfig(vocab_size=13, block_size=16, n_layer=3, n_head=2, n_embd=8)).eval()
+    ids = np.array([[1, 5, 2, 7, 3]])
+    with F.capture_attention() as maps:
+        m(ids)
+    assert len(maps) == 3 and all(a.shape == (1, 2, 5, 5) for a in maps)
+    for a in maps:
+        np.testing.assert_allclose(a.sum(-1), 1.0)
+        assert np.all(np.triu(a[0, 0], 1) == 0)                  # causal: no weight on later tokens
+    x = m.wte(ids) + m.wpe(np.arange(5))         # layer 0 by hand: softmax(q k^T / sqrt(d))
+    qkv = m.h[0].attn.c_attn(m.h[0].ln_1(x)).data.reshape(1, 5, 3, 2, 4)
+    q, k = qkv[:, :, 0].transpose(0, 2, 1, 3), qkv[:, :, 1].transpose(0, 2, 1, 3)
+    s = q @ k.transpose(0, 1, 3, 2) / 2.0 + np.where(np.tri(5, dtype=bool), 0.0, -np.inf)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    np.testing.assert_allclose(maps[0], e / e.sum(-1, keepdims=True), atol=1e-12)
+    with F.capture_attention() as again:
+        pass
+    m(ids)                                                         # outside the with: nothing recorded
+    assert again == [] and len(maps) == 3
+
+
+def test_capture_shows_grouped_query_heads_and_is_per_thread():
+    import threading
+    from tinygrad_llm import backend
+    from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(vocab_size=50, hidden_size=24, intermediate_size=40, num_hidden_layers=2,
+                      num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64)
+    with backend.default_dtype(np.float64):
+        m = LlamaForCausalLM(cfg).eval()
+    ids = np.array([[3, 9, 4, 1]])
+    other = []
+    with F.capture_attention() as maps:
+        t = threading.Thread(target=lambda: other.append(m(ids).data))   # another thread's attention
+        t.start()
+        t.join()
+        assert maps == []
+        m(ids)
+    assert len(maps) == 2 and maps[0].shape == (1, 2, 3, 4, 4)    # (B, H_kv, H/H_kv, T, S)
+    per_head = maps[0].reshape(1, 6, 4, 4)                         # query head h reads K/V head h // 3
+    np.testing.assert_allclose(per_head.sum(-1), 1.0)
+    assert not np.allclose(per_head[0, 0], per_head[0, 3])

@@ -175,3 +175,57 @@ def test_bad_arguments():
             generate(m, [1, 2], 3, **kw)
     with pytest.raises(ValueError, match="prompt"):
         generate(m, np.zeros((1, 0), np.int64), 3)
+
+
+# ----------------------------------------------------------------------------- the loop one step at a time
+@pytest.mark.parametrize("kwargs", [dict(do_sample=False), dict(do_sample=True, temperature=0.9, top_k=5),
+                                    dict(do_sample=True, top_p=0.7, eos_token_id=3)])
+def test_generate_stream_is_generate_step_by_step(kwargs):
+    from tinygrad_llm.generation import generate_stream, sampling_probs
+    m = sharp_gpt()
+    prompt = np.array([[1, 2, 3], [4, 5, 6]])
+    backend.manual_seed(5)
+    full = m.generate(prompt, 12, **kwargs)
+    backend.manual_seed(5)
+    steps = list(generate_stream(m, prompt, 12, **kwargs))
+    assert 1 <= len(steps) <= 12
+    np.testing.assert_array_equal(steps[-1][0], full)
+    for t, (ids, logits) in enumerate(steps):               # each step: the ids so far and its own logits
+        assert ids.shape == (2, 3 + t + 1) and logits.shape == (2, 11)
+        ref, _ = m.next_logits(ids[:, :-1], None, use_cache=False)
+        np.testing.assert_allclose(logits, ref, atol=1e-9)
+        if not kwargs.get("do_sample"):
+            np.testing.assert_array_equal(ids[:, -1], np.argmax(logits, -1))
+        p = sampling_probs(logits, kwargs.get("temperature", 1.0), kwargs.get("top_k"), kwargs.get("top_p"))
+        live = ids[:, -2] != kwargs.get("eos_token_id", -1)  # rows past their end are padded with eos
+        assert (p[np.arange(2), ids[:, -1]] > 0)[live].all()  # every chosen token had mass in its distribution
+
+
+def test_own_rng_makes_sampling_repeat_whatever_the_global_generator_does():
+    from tinygrad_llm.generation import generate_stream
+    m = sharp_gpt()
+    runs = []
+    for seed in (1, 2):
+        backend.manual_seed(seed)                           # the global generator differs between the runs
+        rng = np.random.default_rng(42)
+        runs.append(list(generate_stream(m, [1, 2], 15, do_sample=True, temperature=2.0, rng=rng))[-1][0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = list(generate_stream(m, [1, 2], 15, do_sample=True, temperature=2.0,
+                                 rng=np.random.default_rng(43)))[-1][0]
+    assert not np.array_equal(runs[0], other)
+
+
+def test_sampling_probs_is_the_distribution_sample_next_draws_from():
+    from tinygrad_llm.generation import sampling_probs
+    z = np.array([[2.0, 1.0, 0.5, -1.0, 3.0]])
+    greedy = sampling_probs(z, 0.0)
+    np.testing.assert_array_equal(greedy, [[0, 0, 0, 0, 1]])
+    p = sampling_probs(z, 0.5, top_k=3)
+    assert np.isclose(p.sum(), 1) and np.count_nonzero(p) == 3
+    e = np.exp(z[0, [0, 1, 4]] / 0.5)
+    np.testing.assert_allclose(p[0, [0, 1, 4]], e / e.sum())
+    rng = np.random.default_rng(0)
+    draws = np.array([sample_next(np.repeat(z, 4000, 0), 0.5, top_k=3, rng=rng)]).ravel()
+    freq = np.bincount(draws, minlength=5) / draws.size
+    np.testing.assert_allclose(freq, p[0], atol=0.03)
+    assert np.isclose(sampling_probs(z, 1.0, top_p=1e-9).max(), 1.0)

@@ -96,3 +96,36 @@ def test_hook_errors():
     w.register_hook(lambda g: np.ones(3))
     with pytest.raises(ValueError, match="hook returned a gradient of shape"):
         (w * 2.0).sum().backward()
+
+
+def test_a_weights_gradient_is_final_before_backward_reaches_the_layers_below():
+    """Backward finishes each leaf right after its last use: the second layer's weight is done before the
+    gradient flows into the first layer (data parallelism starts that weight's all-reduce there)."""
+    rng = np.random.default_rng(0)
+    w1 = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    w2 = Tensor(rng.standard_normal((4, 2)), requires_grad=True)
+    x = Tensor(rng.standard_normal((5, 3)))
+    log = []
+    h = (x @ w1).tanh()
+    h.register_hook(lambda g: log.append("grad reaches h"))
+    w1.register_post_accumulate_grad_hook(lambda t: log.append("w1 final"))
+    w2.register_post_accumulate_grad_hook(lambda t: log.append("w2 final"))
+    (h @ w2).sum().backward()
+    assert log == ["w2 final", "grad reaches h", "w1 final"]
+
+
+def test_a_leaf_used_twice_is_final_only_after_its_earliest_use():
+    """A tied weight (GPT's token embedding is also its output layer) is final after its first use in the
+    forward pass, the last one backward meets, and its gradient sums both uses."""
+    rng = np.random.default_rng(1)
+    w = Tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    v = Tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    x = Tensor(rng.standard_normal((2, 3)))
+    log = []
+    w.register_post_accumulate_grad_hook(lambda t: log.append(("w", t.grad.numpy().copy())))
+    v.register_post_accumulate_grad_hook(lambda t: log.append(("v", None)))
+    ((x @ w) @ v @ w).sum().backward()
+    assert [k for k, _ in log] == ["v", "w"]
+    w2 = Tensor(w.data.copy(), requires_grad=True)
+    ((x @ w2) @ v.detach() @ w2).sum().backward()
+    np.testing.assert_allclose(log[-1][1], w2.grad.numpy(), rtol=1e-12)

@@ -133,7 +133,11 @@ def topological_order(root):
     """Tensors reachable from ``root`` through recorded nodes, each after all of its parents.
 
     Depth-first post-order with an explicit stack: a tensor is emitted only once every parent has
-    been emitted (``(t, True)`` is popped after everything pushed above it).
+    been emitted (``(t, True)`` is popped after everything pushed above it). A node's leaf parents are
+    pushed below its other parents, so they are popped last: each leaf is emitted right before the first
+    node that uses it, and backward (which walks this order reversed) finishes a leaf's gradient as soon
+    as its last use is through — a weight's ``.grad`` is final while backward still runs through the
+    layers below it, which is what lets data parallelism start its all-reduce early.
     """
     # [start:topological-order]
     order, visited = [], set()
@@ -149,9 +153,10 @@ def topological_order(root):
         stack.append((t, True))
         node = t._node
         if node is not None:
-            for p in node.parents:
-                if id(p) not in visited:
-                    stack.append((p, False))
+            for leaves in (True, False):                # leaves first on the stack: popped last
+                for p in node.parents:
+                    if (p._node is None) == leaves and id(p) not in visited:
+                        stack.append((p, False))
     # [end:topological-order]
     return order
 

@@ -7,6 +7,7 @@ arguments, returning an exit code).
 Examples::
 
     tinygrad-llm train --model gpt --preset cpu --minutes 5 --out runs/gpt-cpu
+    tinygrad-llm train --nproc 2 --steps 500 --out runs/gpt-dp    # data parallel: mpiexec -n 2 ranks
     tinygrad-llm generate runs/gpt-cpu/checkpoint.npz --prompt "ROMEO:" --max-new-tokens 300 --top-k 20
     tinygrad-llm eval runs/gpt-cpu/checkpoint.npz --text some.txt
 """
@@ -19,8 +20,9 @@ import time
 
 from .apps import arguments
 
+# after this module's own train / generate / eval / bench
 SUBCOMMAND_MODULES = ("tinygrad_llm.apps.pretrained", "tinygrad_llm.apps.seq2seq",
-                      "tinygrad_llm.apps.finetune")   # after this module's own train / generate / eval / bench
+                      "tinygrad_llm.apps.finetune", "tinygrad_llm.apps.serve")
 
 
 class CLIError(ValueError):
@@ -46,7 +48,49 @@ def check_file(path, what: str, cmd: str) -> str:
     return path
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def launch_ranks(nproc: int, argv: list[str], timeout: float | None = None) -> int:
+    """``tinygrad-llm train --nproc N ...``: run this same command as ``mpiexec -n N python -m tinygrad_llm.cli
+    ...`` (each rank gets cores/N BLAS and Numba threads unless the environment sets them) and return its
+    exit code."""
+    import subprocess
+    from .distributed.comm import find_mpiexec
+    try:
+        mpiexec = find_mpiexec()
+    except FileNotFoundError as e:
+        raise CLIError(f"train --nproc {nproc}: {e}") from None
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // nproc))
+    for k in THREAD_VARIABLES:
+        env.setdefault(k, threads)
+    cmd = [mpiexec, "-n", str(nproc), sys.executable, "-m", "tinygrad_llm.cli", *argv]
+    try:
+        rc = subprocess.run(cmd, env=env, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        raise CLIError(f"train --nproc {nproc}: the ranks did not finish within {timeout} s") from None
+    if rc != 0:
+        raise CLIError(f"training on {nproc} processes failed (mpiexec exit code {rc}); the failing rank's "
+                       "message is above")
+    return 0
+
+
 def cmd_train(args):
+    from .distributed.comm import launched_by_mpiexec
+    if args.nproc > 1 and not launched_by_mpiexec():
+        return launch_ranks(args.nproc, args.argv)
+    if not launched_by_mpiexec():
+        return _train(args, None)
+    from .distributed import run_or_abort, world
+    comm = world()
+    if comm.size != args.nproc and args.nproc > 1:
+        raise CLIError(f"train: --nproc {args.nproc} but mpiexec started {comm.size} ranks")
+    # one rank failing must end them all (the others would wait in the next allreduce forever)
+    return run_or_abort(_train, args, comm if comm.size > 1 else None, comm=comm, prefix="tinygrad-llm train: error")
+
+
+def _train(args, comm):
     from . import backend
     from .apps.lm import TrainConfig, train_lm
     from .apps.trainer import check_out_dir
@@ -63,7 +107,10 @@ def cmd_train(args):
                       progress=not args.quiet)
     check_out_dir(args.out)                            # usable before anything is loaded or trained
     overrides = {"dropout": args.dropout} if args.dropout is not None else {}
-    trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, **overrides)
+    trainer = train_lm(args.model, args.preset, args.corpus, cfg, resume=args.resume, comm=comm,
+                       bucket_mb=args.bucket_mb, **overrides)
+    if trainer.rank != 0:                              # rank 0 reports and samples
+        return 0
     val = trainer.history["eval"][-1]["loss"]
     tokens = getattr(trainer.task, "tokens_per_step", None)
     rate = f" ({tokens * trainer.step / trainer.elapsed:,.0f} tokens/s)" if tokens and trainer.elapsed > 0 else ""
@@ -171,8 +218,11 @@ def cmd_bench(args):
 
 # ----------------------------------------------------------------------------- parser
 def _check_train(args, error):
-    """--preset must be a preset of the model (listed as in --help)."""
+    """--preset must be a preset of the model (listed as in --help); --batch-size must split over --nproc."""
     from .models import registry
+    if args.batch_size % args.nproc:
+        error(f"argument --batch-size: {args.batch_size} is not divisible by --nproc {args.nproc} (every rank "
+              "takes an equal shard of each batch)")
     if args.preset is None:
         return
     model = args.model or "gpt"
@@ -198,7 +248,8 @@ def register(sub):
                        description="Train a character-level language model; save checkpoint.npz, loss.png "
                                    "and sample.txt into --out.",
                        epilog="examples:\n  tinygrad-llm train --model gpt --preset cpu --steps 1500 --out runs/gpt-cpu"
-                              "\n  tinygrad-llm train --model lstm --preset tiny --corpus my.txt --minutes 2")
+                              "\n  tinygrad-llm train --model lstm --preset tiny --corpus my.txt --minutes 2"
+                              "\n  tinygrad-llm train --nproc 2 --steps 1500 --out runs/gpt-dp")
     p.add_argument("--model", choices=registry.names(), default=None,
                    help="(default gpt, or the checkpoint's with --resume) model: " + "; ".join(f"{n} = {registry.get(n).description}" for n in registry.names()))
     p.add_argument("--preset", default=None, help="size preset (default cpu, or the checkpoint's with --resume); " + "; ".join(
@@ -225,6 +276,11 @@ def register(sub):
     p.add_argument("--sample", type=int, default=500, metavar="N",
                    help="characters to sample into sample.txt at the end (0 = none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                   help="data parallel: train on N MPI ranks (runs mpiexec -n N; needs the distributed extra); "
+                        "--batch-size must be divisible by N")
+    p.add_argument("--bucket-mb", type=_nonneg_float, default=25.0, metavar="MB",
+                   help="data parallel: gradient bucket size in megabytes (0 = one bucket per parameter)")
     p.set_defaults(func=cmd_train, _check=_check_train)
 
     p = sub.add_parser("generate", help="generate text from a checkpoint or a pretrained model",
@@ -268,7 +324,8 @@ EXAMPLES = """examples (each command has --help):
   tinygrad-llm generate --pretrained smollm2 --chat --prompt "Why is the sky blue?"
   tinygrad-llm finetune --out runs/genre
   tinygrad-llm classify runs/genre --text "To be, or not to be"
-  tinygrad-llm seq2seq --out runs/dates"""
+  tinygrad-llm seq2seq --out runs/dates
+  tinygrad-llm serve runs/gpt-cpu/checkpoint.npz         # the playground in your browser"""
 
 
 def build_parser():
@@ -294,6 +351,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, OSError, RuntimeError) as e:

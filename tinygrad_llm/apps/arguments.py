@@ -21,34 +21,30 @@ SAMPLING_DEFAULTS = {
 
 
 # ----------------------------------------------------------------------------- values
-def positive_int(s):
+def _parse(s, cast, what):
+    """``cast(s)``, or argparse's error naming what was expected."""
     try:
-        v = int(s)
+        return cast(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+
+
+def _at_least(v, low, s):
+    if not v >= low:                     # `not >=` also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {s}")
     return v
+
+
+def positive_int(s):
+    return _at_least(_parse(s, int, "a whole number"), 1, s)
 
 
 def nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
+    return _at_least(_parse(s, int, "a whole number"), 0, s)
 
 
 def nonneg_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
-    return v
+    return _at_least(_parse(s, float, "a number"), 0, s)
 
 
 def positive_float(s):

@@ -5,9 +5,12 @@ $$\mathcal L(\theta) = -\frac{1}{BT}\sum_{b,t}\log p_\theta(x_{b,t+1} \mid x_{b,
 in the one training loop (``apps/trainer.py``). Validation reports the mean loss $\bar\ell$ over fixed
 held-out batches and the perplexity $e^{\bar\ell}$.
 
-The GPT reads random windows (``data.get_batch``, drawn from the seeded generator); the LSTM reads
-``batch_size`` contiguous streams window after window, carrying its detached $(h, c)$ across windows
-(truncated BPTT), and that state goes into checkpoints so a resumed run continues the same streams.
+The GPT reads random windows (``data.get_batch``) drawn from a generator seeded by (seed, step), so the
+batch of step $t$ is a function of $t$ alone; the LSTM reads ``batch_size`` contiguous streams window after
+window, carrying its detached $(h, c)$ across windows (truncated BPTT), and that state goes into checkpoints
+so a resumed run continues the same streams. Under data parallelism (``shard(rank, world)``) rank $r$ of
+$N$ takes rows $[rB/N, (r+1)B/N)$ of every global batch (and those streams), so $N$ ranks together read
+exactly the batches of one process, and a checkpoint written with $N$ ranks resumes with any $M$ dividing $B$.
 """
 from __future__ import annotations
 
@@ -46,21 +49,34 @@ class LMTask:
         self._state = None                                                     # LSTM (h, c) across windows
         cfg = getattr(model, "config", None)
         self._state_shape = (getattr(cfg, "num_layers", 0), batch_size, getattr(cfg, "hidden_size", 0))
+        self.rows = slice(0, batch_size)                                       # my rows of each global batch
         for name, d in (("train", self.train_data), ("validation", self.val_data)):
             if d.ndim != 1 or len(d) <= self.block_size + 1:
                 raise ValueError(f"language model: the {name} split has {len(d)} tokens, needs more than "
                                  f"block_size + 1 = {self.block_size + 1}")
 
+    state_batch_axis = 1                                                       # h, c: (layers, B, hidden)
+
+    def shard(self, rank: int, world: int):
+        """Data parallelism: this rank reads rows ``[rank*B/world, (rank+1)*B/world)`` of every batch."""
+        if self.batch_size % world:
+            raise ValueError(f"language model: batch size {self.batch_size} is not divisible by {world} ranks "
+                             "(every rank takes an equal shard of each batch)")
+        b = self.batch_size // world
+        self.rows = slice(rank * b, (rank + 1) * b)
+        self._state_shape = (self._state_shape[0], b, self._state_shape[2])
+
     # [start:loss]
     def loss(self, model, step):
-        if not self.recurrent:
-            x, y = get_batch(self.train_data, self.batch_size, self.block_size, backend.rng())   # (B, T) each
-            return model(x, y)[1]
+        if not self.recurrent:                                                  # the batch of step `step`
+            rng = np.random.default_rng([self.seed, step])
+            x, y = get_batch(self.train_data, self.batch_size, self.block_size, rng)   # (B, T) each
+            return model(x[self.rows], y[self.rows])[1]
         w = step % windows_per_stream(self.train_data, self.batch_size, self.block_size)
         if w == 0:
             self._state = None                                                  # streams start over
         x, y = stream_window(self.train_data, self.batch_size, self.block_size, w)
-        loss, self._state = model.loss(x, y, self._state)                       # state detached: truncated BPTT
+        loss, self._state = model.loss(x[self.rows], y[self.rows], self._state)  # detached: truncated BPTT
         return loss
     # [end:loss]
 
@@ -126,12 +142,13 @@ def evaluate_lm(model, data, batch_size: int, batches: int, seed: int = 0) -> di
     return {"loss": loss, "perplexity": math.exp(loss)}
 
 
-def lm_trainer(model, train_ids, val_ids, config: TrainConfig | None = None, tokenizer=None) -> Trainer:
-    """A ``Trainer`` for a language model on token-id splits."""
+def lm_trainer(model, train_ids, val_ids, config: TrainConfig | None = None, tokenizer=None, comm=None,
+               bucket_mb: float = 25.0) -> Trainer:
+    """A ``Trainer`` for a language model on token-id splits (data parallel over ``comm`` when given)."""
     config = config or TrainConfig()
     task = LMTask(model, train_ids, val_ids, config.batch_size, config.eval_batches,
                   seed=config.seed if config.seed is not None else 0)
-    return Trainer(model, task, config, tokenizer=tokenizer, model_name=task.name)
+    return Trainer(model, task, config, tokenizer=tokenizer, model_name=task.name, comm=comm, bucket_mb=bucket_mb)
 
 
 def corpus_fingerprint(text: str, corpus=None) -> dict:
@@ -145,7 +162,7 @@ def _warn(message: str) -> None:
 
 
 def train_lm(model_type=None, preset=None, corpus=None, config: TrainConfig | None = None, val_fraction=0.1,
-             resume=None, log=_warn, **model_overrides):
+             resume=None, log=_warn, comm=None, bucket_mb: float = 25.0, **model_overrides):
     """Character-level LM on a text file (Shakespeare by default): tokenizer, splits, model, training.
     Returns the ``Trainer`` (its model, tokenizer, history and checkpoint path).
 
@@ -153,7 +170,8 @@ def train_lm(model_type=None, preset=None, corpus=None, config: TrainConfig | No
     tokenizer from the text. With ``resume`` the checkpoint decides both: its tokenizer encodes the text (a
     character it does not know is an error: token ids keep their meaning) and its config builds the model; a
     ``model_type``, ``preset`` or override that disagrees with the checkpoint is an error, and training on a
-    different text than the checkpoint's is allowed but reported through ``log``."""
+    different text than the checkpoint's is allowed but reported through ``log``. ``comm`` (a
+    ``distributed.Comm``): train data-parallel on its ranks (see ``apps/trainer.py``)."""
     config = config or TrainConfig()
     text = load_text(corpus)
     if not text:
@@ -196,7 +214,7 @@ def train_lm(model_type=None, preset=None, corpus=None, config: TrainConfig | No
         model = spec.model_class(cfg)                   # weights, optimizer, RNG: from the checkpoint below
     else:
         model = registry.build(model_type or "gpt", preset or "cpu", vocab_size=tok.vocab_size, **model_overrides)
-    trainer = lm_trainer(model, train_ids, val_ids, config, tokenizer=tok)
+    trainer = lm_trainer(model, train_ids, val_ids, config, tokenizer=tok, comm=comm, bucket_mb=bucket_mb)
     trainer.metadata["corpus"] = fingerprint
     if ckpt is not None:
         trainer.resume(ckpt)

@@ -20,12 +20,24 @@ The history has one format for every task: ``{"train": [{"step", "loss", "lr", "
 so far). Runs are seeded (``backend.manual_seed(config.seed)``; ``seed=None`` keeps the generator as
 it is), checkpoints (``io/checkpoint.py``) store the generator's state, so a resumed run repeats an
 uninterrupted one bit for bit.
+
+Data parallelism (``comm``: a ``distributed.Comm`` of N > 1 ranks, started by ``mpiexec``): every rank runs
+this same loop on its shard of each global batch (``task.shard(rank, N)``; the task's batch of step $t$
+depends on $t$ only, so the ranks agree on it and a run resumed with a different N continues the same
+batches). ``distributed.DistributedDataParallel`` broadcasts rank 0's initial parameters, checks that all
+ranks agree on the parameter shapes and this config, and averages the gradients during backward (buckets of
+``bucket_mb`` megabytes), so every rank takes the same step as one process on the whole batch. Rank 0 alone
+shows the progress bar, evaluates, prints and writes checkpoints and plots; the logged loss is the mean over
+the ranks. Task state carried between steps (an LSTM's streams) is gathered along
+``task.state_batch_axis`` into checkpoints and split again on resume.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .. import backend, optim, tokenizers
 from ..io.atomic import ensure_writable_dir, remove_stale_temps
@@ -103,7 +115,7 @@ def make_schedule(c: TrainConfig):
 
 class Trainer:
     def __init__(self, model, task, config: TrainConfig | None = None, tokenizer=None, model_name: str | None = None,
-                 metadata: dict | None = None):
+                 metadata: dict | None = None, comm=None, bucket_mb: float = 25.0):
         self.cfg = c = config or TrainConfig()
         if c.seed is not None:
             backend.manual_seed(c.seed)
@@ -119,6 +131,26 @@ class Trainer:
         self.history = {"train": [], "eval": []}
         self.elapsed = 0.0
         self.last_checkpoint, self.last_checkpoint_step = None, None   # the newest file save() wrote
+        # [start:distributed]
+        self.comm = comm if comm is not None and comm.size > 1 else None
+        self.rank, self.ddp = (self.comm.rank if self.comm else 0), None
+        if self.comm is not None:
+            from ..distributed import DistributedDataParallel
+            if not hasattr(task, "shard"):
+                raise ValueError(f"Trainer: the task {type(task).__name__} has no shard(rank, world), so it cannot "
+                                 f"be split across {self.comm.size} ranks")
+            task.shard(self.comm.rank, self.comm.size)
+            self.ddp = DistributedDataParallel(model, self.comm, bucket_mb, config={
+                "train": asdict(c), "model": self.model_name or registry.name_of(model),
+                "task": type(task).__name__})
+            self._seed_rank()
+        # [end:distributed]
+
+    def _seed_rank(self):
+        """Ranks above 0 draw their own dropout masks (a generator seeded by seed, rank and step)."""
+        if self.comm is not None and self.rank > 0:
+            seq = np.random.SeedSequence([self.cfg.seed or 0, self.rank, self.step])
+            backend.manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0]))
 
     # ---------------------------------------------------------------- one step
     # [start:step]
@@ -127,7 +159,11 @@ class Trainer:
         model.train()
         loss = self.task.loss(model, self.step)               # forward pass on batch number `step`
         self.optimizer.zero_grad()
-        loss.backward()
+        if self.ddp is not None:
+            self.ddp.start_step()
+        loss.backward()                                       # data parallel: buckets start their allreduce here
+        if self.ddp is not None:
+            self.ddp.finish()                                 # ... and every rank now holds the mean gradient
         if c.grad_clip is not None:
             optim.clip_grad_norm_(model.parameters(), c.grad_clip)
         lr = self.scheduler.get_last_lr()[0]
@@ -152,7 +188,8 @@ class Trainer:
         c = self.cfg
         self.check_out_dir()
         bar = None
-        if c.progress:
+        lead = self.rank == 0                                 # the one rank that prints, evaluates and saves
+        if c.progress and lead:
             from tqdm import tqdm
             bar = tqdm(total=c.steps, initial=self.step, desc=f"train {getattr(self.task, 'name', '')}".strip(),
                        unit="step", dynamic_ncols=True)
@@ -164,18 +201,22 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 self.elapsed += dt
                 rec["time"] = self.elapsed
+                out_of_time = c.time_limit is not None and self.elapsed >= c.time_limit
+                if self.comm is not None:                     # mean loss over ranks; stop when rank 0 must
+                    s = self.comm.allreduce(np.array([rec["loss"], float(out_of_time and lead)]))
+                    rec["loss"], out_of_time = float(s[0] / self.comm.size), bool(s[1] > 0)
                 self.history["train"].append(rec)
                 if bar is not None:
                     bar.update(1)
                     if time.perf_counter() - t_last > 0.5:
                         bar.set_postfix(self._postfix(rec, dt))
                         t_last = time.perf_counter()
-                out_of_time = c.time_limit is not None and self.elapsed >= c.time_limit
                 last = self.step == c.steps or out_of_time
                 if (c.eval_interval and self.step % c.eval_interval == 0) or last:
-                    ev = {"step": self.step, **self.evaluate()}
-                    self.history["eval"].append(ev)
-                    (bar.write if bar is not None else print)(self._eval_message(ev))
+                    if lead:
+                        ev = {"step": self.step, **self.evaluate()}
+                        self.history["eval"].append(ev)
+                        (bar.write if bar is not None else print)(self._eval_message(ev))
                     self._save_or_stop()
                 elif c.checkpoint_interval and self.step % c.checkpoint_interval == 0:
                     self._save_or_stop()
@@ -186,7 +227,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        if c.out_dir:
+        if c.out_dir and lead:
             try:
                 self.plot()
             except OSError as e:                       # the checkpoint is safe; only the picture is missing
@@ -233,6 +274,11 @@ class Trainer:
         if path is None:
             return None
         state = getattr(self.task, "state_arrays", lambda: {})()
+        if self.comm is not None:                             # every rank's streams, then rank 0 writes
+            axis = getattr(self.task, "state_batch_axis", 0)
+            state = {k: self.comm.allgather_stack(np.asarray(v), axis) for k, v in sorted(state.items())}
+            if self.rank != 0:
+                return None
         name = self.model_name or registry.name_of(self.model)
         out = save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.step, name,
                               tokenizer=self.tokenizer, extra_arrays=state,
@@ -246,7 +292,7 @@ class Trainer:
         optimizer, schedule, step, RNG, history. Everything is checked first — model type, tokenizer,
         shapes, history — and a ``CheckpointError`` leaves this trainer as it was."""
         ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and self.rank == 0:
             remove_stale_temps(self.checkpoint_path)
         name = self.model_name or registry.name_of(self.model)
         if ckpt.model_type != name:
@@ -263,7 +309,15 @@ class Trainer:
                                                   for k in ("train", "eval"))
                 or not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool)):
             raise CheckpointError(f"checkpoint {ckpt.path}: its training history or elapsed time is malformed")
-        extra = {k: Tensor(v) for k, v in ckpt.extra_arrays.items()}
+        extra = ckpt.extra_arrays
+        if self.comm is not None:                             # my rows of the streams
+            axis = getattr(self.task, "state_batch_axis", 0)
+            try:
+                extra = {k: np.array_split(v, self.comm.size, axis)[self.rank] for k, v in extra.items()}
+            except (IndexError, ValueError) as e:
+                raise CheckpointError(f"checkpoint {ckpt.path}: its task state cannot be split across "
+                                      f"{self.comm.size} ranks ({e})") from None
+        extra = {k: Tensor(v) for k, v in extra.items()}
         task_state = None
         if hasattr(self.task, "load_state_arrays"):
             task_state = getattr(self.task, "state_arrays", lambda: {})()
@@ -280,6 +334,7 @@ class Trainer:
         self.step = ckpt.step
         self.history = {k: [dict(r) for r in hist.get(k, [])] for k in ("train", "eval")}
         self.elapsed = float(elapsed)
+        self._seed_rank()
         return self
 
     def plot(self, path=None, close: bool = True):

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..tensor import Tensor
 from ._util import ShapeError
-from .attention import (additive_mask, attention_weights, causal_mask, scaled_dot_product_attention,
-                        scaled_dot_product_attention_composed)
+from .attention import (additive_mask, attention_weights, capture_attention, causal_mask,
+                        scaled_dot_product_attention, scaled_dot_product_attention_composed)
 from .cross_entropy import cross_entropy, cross_entropy_composed
 from .dropout import dropout
 from .elementwise import abs, add, cast, div, exp, log, mul, neg, pow, relu, sigmoid, sqrt, sub, tanh

@@ -18,9 +18,15 @@ gradient). With dropout on $P$ the same holds with $\tilde P = P \odot D/(1-p)$ 
 $\bar P = (\bar O V^\top) \odot D/(1-p)$. One node saves $Q, K, V, P$ instead of the five
 intermediate tensors of the composed graph. ``scaled_dot_product_attention`` uses the fused node;
 ``scaled_dot_product_attention_composed`` builds the same function from primitives.
+
+Looking at $P$. ``with capture_attention() as maps:`` records the probabilities $P$ of every attention
+computed inside the ``with`` by this thread, fused or composed, one array (..., T_q, T_k) per call in call
+order — for a decoder, one per layer. Models need no extra argument for it (the browser playground and the
+heat maps of the chapters use it); other threads are not affected.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 
 import numpy as np
@@ -34,6 +40,29 @@ from .dropout import dropout
 from .matmul import matmul
 from .shape import masked_fill
 from .softmax import softmax
+
+
+_CAPTURE: contextvars.ContextVar = contextvars.ContextVar("tinygrad_llm_attention_capture", default=None)
+
+
+class capture_attention:
+    """``with capture_attention() as maps:`` — ``maps`` receives a copy of the attention probabilities
+    (..., T_q, T_k) of every attention computed inside the ``with`` by this thread, in order."""
+
+    def __enter__(self) -> list:
+        self.maps = []
+        self._token = _CAPTURE.set(self.maps)
+        return self.maps
+
+    def __exit__(self, *exc):
+        _CAPTURE.reset(self._token)
+        return False
+
+
+def _record(p):
+    maps = _CAPTURE.get()
+    if maps is not None:
+        maps.append(p.copy())
 
 
 def causal_mask(T_q, T_k, xp=np):
@@ -110,7 +139,9 @@ def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
             scores = masked_fill(scores, ~m, -np.inf)
         else:
             scores = scores + m.astype(scores.dtype)
-    return softmax(scores, axis=-1)
+    w = softmax(scores, axis=-1)
+    _record(w.data)
+    return w
 
 
 def scaled_dot_product_attention_composed(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None,
@@ -142,6 +173,7 @@ class Attention(Function):
             d = keep * p.dtype.type(1.0 / (1.0 - dropout_p))   # 0 or 1/(1-p)
         out = dispatch("matmul", p if d is None else p * d, v)  # (..., T_q, d_v)
         # [end:fused-attention-forward]
+        _record(p)
         ctx.save_for_backward(q, k, v, p, d)
         ctx.scale = scale
         return out

@@ -7,13 +7,15 @@ A model takes part by defining two methods:
   LSTM's $(h, c)$, an encoder's memory);
 - ``reorder_state(state, rows) -> state``: keep (and duplicate) batch rows of that state, for beam search.
 
-On top of it sit one sampling loop (``generate``: greedy, temperature, top-k, top-p) and one beam search
+On top of it sit one sampling loop (``generate``: greedy, temperature, top-k, top-p; ``generate_stream``
+hands out its steps one by one) and one beam search
 (``beam_search``); GPT, the LSTM LM, Llama (SmolLM2) and the encoder-decoder's decoder all use them.
 ``KVCache`` is the one key/value cache the attention layers share.
 """
 from .beam import beam_search
-from .decode import GenerationMixin, generate
+from .decode import GenerationMixin, generate, generate_stream
 from .kv_cache import KVCache
-from .sampling import filter_logits, sample_next
+from .sampling import filter_logits, sample_next, sampling_probs
 
-__all__ = ["generate", "beam_search", "filter_logits", "sample_next", "KVCache", "GenerationMixin"]
+__all__ = ["generate", "generate_stream", "beam_search", "filter_logits", "sample_next", "sampling_probs", "KVCache",
+           "GenerationMixin"]

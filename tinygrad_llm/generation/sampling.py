@@ -8,7 +8,9 @@ $$p_i = \frac{e^{z_i/\tau}}{\sum_j e^{z_j/\tau}}$$
 - top-k: keep the $k$ largest logits, renormalise;
 - top-p: keep the smallest set of most likely tokens whose probability sum reaches $p$, renormalise.
 
-Random draws come from ``backend.rng()``, so ``manual_seed`` makes sampling repeat.
+``sampling_probs`` is that distribution itself (what a learner plots; what ``sample_next`` draws from).
+Random draws come from ``backend.rng()`` (or a generator passed as ``rng``), so ``manual_seed`` makes
+sampling repeat.
 """
 from __future__ import annotations
 
@@ -37,13 +39,24 @@ def filter_logits(logits, top_k=None, top_p=None):
 
 
 # [start:sample]
-def sample_next(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True):
-    """One token id per row of ``logits`` (B, V)."""
+def sampling_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    """The distribution the next token is drawn from, (B, V): softmax of the filtered logits / T.
+    T = 0 is greedy: all the mass on the argmax."""
+    z = np.asarray(logits, np.float64)                               # (B, V)
+    if temperature == 0:
+        p = np.zeros_like(z)
+        np.put_along_axis(p, np.argmax(z, axis=-1)[:, None], 1.0, axis=-1)
+        return p
+    z = filter_logits(z / temperature, top_k, top_p)
+    return np.exp(log_softmax_reference(z, -1))                      # zero outside the kept set
+
+
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, rng=None):
+    """One token id per row of ``logits`` (B, V); ``rng`` defaults to ``backend.rng()``."""
     if not do_sample or temperature == 0:
         return np.argmax(logits, axis=-1)                            # greedy
-    z = filter_logits(np.asarray(logits, np.float64) / temperature, top_k, top_p)
-    p = np.exp(log_softmax_reference(z, -1))                         # (B, V), zero outside the kept set
-    u = backend.rng().random((p.shape[0], 1))                        # (B, 1)
+    p = sampling_probs(logits, temperature, top_k, top_p)            # (B, V)
+    u = (rng or backend.rng()).random((p.shape[0], 1))               # (B, 1)
     idx = (np.cumsum(p, axis=-1) < u).sum(axis=-1)                   # inverse-CDF draw
     kept_last = p.shape[-1] - 1 - np.argmax(p[:, ::-1] > 0, axis=-1)
     return np.minimum(idx, kept_last)                                # guard against round-off at the top

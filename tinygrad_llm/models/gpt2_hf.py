@@ -15,8 +15,8 @@ Names: HF's ``transformer.h.{i}.attn.c_attn.weight`` etc. are matched to ours af
 Attention scaling. Our attention computes $\mathrm{softmax}(QK^\top/\sqrt{d})$; GPT-2 configs may
 change the factor $s_l$ that multiplies $QK^\top$ in layer $l$ (0-based):
 ``scale_attn_weights=False`` drops $1/\sqrt d$, ``scale_attn_by_inverse_layer_idx=True`` divides by
-$l + 1$, so $s_l = (\sqrt d)^{-a}\,/\,(l+1)^{b}$ with $a = 1$ when ``scale_attn_weights`` holds (else 0)
-and $b = 1$ when ``scale_attn_by_inverse_layer_idx`` holds (else 0).
+$l + 1$, so $s_l = (\sqrt d)^{-a}\,/\,(l+1)^{b}$ with $a = 1$ when ``scale_attn_weights`` is true
+(else 0) and $b = 1$ when ``scale_attn_by_inverse_layer_idx`` is true (else 0).
 Since $(cQ)K^\top/\sqrt d = s_l\,QK^\top$ for $c = s_l\sqrt d$, the loader folds the factor into the query
 rows of ``c_attn`` (weight and bias multiplied by $c$): the model is unchanged, its logits equal the
 reference's. ``reorder_and_upcast_attn`` only changes the order and precision (float32) in which
