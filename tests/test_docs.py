@@ -70,3 +70,37 @@ def test_readme_chapter_table_lists_every_chapter_with_its_title():
         heading = (chapter / "README.md").read_text().splitlines()[0]
         num, title = rows[chapter.name]
         assert heading == f"# {num} — {title}", f"README.md row {num}: {title!r}, the chapter says {heading!r}"
+
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def results_tables(text):
+    """(results file, [table lines]) for each table of a doc that follows a ``<!-- results: FILE -->`` line."""
+    out, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"<!-- results: (\S+) -->", line.strip())
+        if m:
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("|"):
+                j += 1
+            table = []
+            while j < len(lines) and lines[j].startswith("|"):
+                table.append(lines[j])
+                j += 1
+            out.append((m[1], table))
+    return out
+
+
+def test_performance_numbers_come_from_recorded_runs():
+    """docs/performance.md quotes bench output: every number in the cells (after the first column) of a
+    table marked ``<!-- results: FILE -->`` occurs in FILE, the recorded output of the run."""
+    tables = results_tables((ROOT / "docs" / "performance.md").read_text())
+    assert len(tables) >= 4
+    for file, table in tables:
+        recorded = set(NUMBER.findall((ROOT / file).read_text()))
+        assert table, f"no table after the results marker of {file}"
+        for row in table[2:]:
+            for cell in row.strip("|").split("|")[1:]:
+                missing = [n for n in NUMBER.findall(cell) if n not in recorded]
+                assert not missing, f"docs/performance.md: {missing} in {row!r} not found in {file}"

@@ -93,7 +93,8 @@ def test_cli_registers_finetune_and_classify(tmp_path, capsys):
     from tinygrad_llm import cli
     parser = cli.build_parser()
     args = parser.parse_args(["finetune", "--epochs", "1", "--out", str(tmp_path)])
-    assert args.func is ft.cmd_finetune and args.lr == 2e-5 and args.batch_size == 16
+    recipe = ft._recipe(args)                      # genre by default: the tutorial's recipe
+    assert args.func is ft.cmd_finetune and recipe["lr"] == 2e-5 and recipe["epochs"] == 1 and args.task == "genre"
     model, tok = _tiny()
     ft.save_classifier(model, tok, tmp_path / "clf")
     args = parser.parse_args(["classify", str(tmp_path / "clf"), "--text", "merry love", "royal crown"])

@@ -161,6 +161,13 @@ def draw_linear(d):
     return [d(arrays_st(lead + (cin,))), d(arrays_st((cout, cin))), d(arrays_st((cout,)))], {}
 
 
+def draw_lora_linear(d):
+    lead = d(shapes_st(min_dims=1, max_dims=2, max_side=3))
+    cin, cout, r = d(st.integers(1, 4)), d(st.integers(1, 4)), d(st.integers(1, 3))
+    return [d(arrays_st(lead + (cin,))), d(arrays_st((cout, cin))), d(arrays_st((r, cin))), d(arrays_st((cout, r))),
+            d(arrays_st((cout,)))], {"scale": d(st.sampled_from([0.5, 2.0]))}
+
+
 def draw_attention(d):
     B, Tq, Tk, dk, dv = (d(st.integers(1, 3)) for _ in range(5))
     causal = d(st.booleans())
@@ -303,6 +310,10 @@ OPS = {
     "linear": Op(lambda x, w, b: F.linear(x, w, b), lambda t, x, w, b: t.nn.functional.linear(x, w, b), draw_linear),
     "linear_nobias": Op(lambda x, w: F.linear(x, w), lambda t, x, w: t.nn.functional.linear(x, w),
                         lambda d: (draw_linear(d)[0][:2], {}), covers=("linear",)),
+    "lora_linear": Op(lambda x, w, a, b, bias, scale: F.lora_linear(x, w, a, b, scale, bias),
+                      lambda t, x, w, a, b, bias, scale: t.nn.functional.linear(x, w, bias) + scale * ((x @ a.T) @ b.T),
+                      draw_lora_linear,
+                      composed=lambda x, w, a, b, bias, scale: F.lora_linear_composed(x, w, a, b, scale, bias)),
     "attention": Op(lambda q, k, v, is_causal: F.scaled_dot_product_attention(q, k, v, is_causal=is_causal),
                     lambda t, q, k, v, is_causal: t.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=is_causal), draw_attention,
                     composed=lambda q, k, v, is_causal: F.scaled_dot_product_attention_composed(q, k, v, is_causal=is_causal),

@@ -177,6 +177,50 @@ def test_bad_arguments():
         generate(m, np.zeros((1, 0), np.int64), 3)
 
 
+class _ThreadSpy:
+    """A decoder whose logits favour token 1 (or ``eos`` from step ``stop_at``) and that records the BLAS
+    and Numba thread counts seen by each step."""
+
+    def __init__(self, stop_at=None):
+        self.seen, self.stop_at = [], stop_at
+
+    def next_logits(self, ids, state, use_cache=True):
+        import numba
+        from threadpoolctl import threadpool_info
+        blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        self.seen.append((max(blas), numba.get_num_threads()))
+        logits = np.zeros((ids.shape[0], 5))
+        logits[:, 4 if self.stop_at is not None and len(self.seen) >= self.stop_at else 1] = 1.0
+        return logits, {}
+
+    def reorder_state(self, state, rows):
+        return state
+
+
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_decode_steps_run_with_one_thread_after_the_prompt_and_restore_the_pools(num_beams):
+    """The thread policy (generation/threads.py): step 1 (the prompt) sees the pools as they were, every
+    cached step after it one BLAS and one Numba thread, and the pools come back after the loop, also
+    when eos ends it early; without the cache nothing changes."""
+    import numba
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba was started with one thread")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        numba.set_num_threads(2)
+        spy = _ThreadSpy()
+        generate(spy, np.array([[0, 1]]), 4, num_beams=num_beams)
+        assert spy.seen == [(2, 2)] + [(1, 1)] * 3
+        stop = _ThreadSpy(stop_at=2)
+        out = generate(stop, np.array([[0, 1]]), 6, eos_token_id=4)
+        assert out.shape[1] == 4 and stop.seen == [(2, 2), (1, 1)]
+        after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        assert max(after) == 2 and numba.get_num_threads() == 2
+        plain = _ThreadSpy()
+        generate(plain, np.array([[0, 1]]), 3, use_cache=False)
+        assert plain.seen == [(2, 2)] * 3
+
+
 # ----------------------------------------------------------------------------- the loop one step at a time
 @pytest.mark.parametrize("kwargs", [dict(do_sample=False), dict(do_sample=True, temperature=0.9, top_k=5),
                                     dict(do_sample=True, top_p=0.7, eos_token_id=3)])
@@ -229,3 +273,36 @@ def test_sampling_probs_is_the_distribution_sample_next_draws_from():
     freq = np.bincount(draws, minlength=5) / draws.size
     np.testing.assert_allclose(freq, p[0], atol=0.03)
     assert np.isclose(sampling_probs(z, 1.0, top_p=1e-9).max(), 1.0)
+
+
+def test_limit_threads_shared_by_two_threads_restores_blas_when_the_last_leaves():
+    """Two decoding threads (a server): A enters, B enters, A leaves, B leaves. The BLAS pool is one per
+    process: A leaving must not restore it under B, and once both have left it is back to two threads
+    (never left limited). (Whether OpenBLAS honours a limit set from a second Python thread is its own
+    business: on this machine a fresh thread's set_num_threads did not always stick.)"""
+    import threading
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas():
+        return max(p["num_threads"] for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas")
+    a_in, b_in, a_out, seen = threading.Event(), threading.Event(), threading.Event(), {}
+
+    def a():
+        with backend.limit_threads(1):
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with backend.limit_threads(1):
+            b_in.set()
+            a_out.wait(10)
+            seen["users_after_a_left"] = backend._limit_users
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        ts = [threading.Thread(target=f) for f in (a, b)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(20)
+        assert seen == {"users_after_a_left": 1} and backend._limit_users == 0 and blas() == 2

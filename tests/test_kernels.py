@@ -275,8 +275,17 @@ def _draw_linear_gelu_backward(rng, d, dtype, layout):
     return (x, w, h, make(rng, h.shape, dtype, "contiguous"), ap), {}, 100 * max(x.shape)
 
 
+def _draw_adam(rng, d, dtype, layout):
+    shape = (d(dims), d(dims))
+    p, g, m = (make(rng, shape, dtype, "contiguous") for _ in range(3))
+    v = np.abs(make(rng, shape, dtype, "contiguous")) * dtype(0.01)
+    decoupled = d(st.booleans())
+    t, wd = d(st.integers(1, 50)), d(st.sampled_from([0.0, 0.1]))
+    return (p, g, m, v, t, 1e-2, 0.9, 0.999, 1e-8, wd, decoupled), {}, 10
+
+
 DRAW = {
-    "matmul": _draw_matmul,
+    "matmul": _draw_matmul, "adam_update": _draw_adam,
     "softmax_forward": _draw_softmax, "softmax_backward": _draw_softmax_backward,
     "cross_entropy_forward": _draw_ce, "cross_entropy_backward": _draw_ce_backward,
     "layer_norm_forward": _draw_ln, "layer_norm_backward": _draw_ln_backward,
@@ -313,7 +322,8 @@ def _compare(got, want, dtype, scale, what):
 def test_kernel_equals_its_reference(parallel, name, data, dtype, layout, seed):
     args, kw, scale = DRAW[name](np.random.default_rng(seed), data.draw, dtype, layout)
     route = D.ROUTES[name]
-    _compare(route.kernel(*args, **kw), route.reference(*args, **kw), dtype, scale, name)
+    copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)   # adam_update works in place
+    _compare(route.kernel(*args, **kw), route.reference(*copies, **kw), dtype, scale, name)
 
 
 def test_softmax_masked_rows_and_higher_rank(parallel):

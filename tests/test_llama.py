@@ -2,6 +2,7 @@
 transformers, and the real SmolLM2-135M GGUF vs transformers."""
 import importlib.util
 import os
+import re
 
 import numpy as np
 import pytest
@@ -210,6 +211,24 @@ def test_kv_cache_gives_the_same_logits_as_the_full_forward():
     assert_close(np.concatenate(parts, axis=1), full, rtol=1e-4, atol=1e-5)
 
 
+def test_logits_to_keep_gives_the_last_positions_of_the_full_forward():
+    """Decoding asks for the last position only; it must equal the full forward's last row, with and
+    without the cache."""
+    m = LlamaForCausalLM(_tiny_config()).eval()
+    ids = np.random.default_rng(11).integers(0, 50, size=(2, 7))
+    with no_grad():
+        full = m(ids).numpy()
+        last2 = m(ids, logits_to_keep=2).numpy()
+        cache = KVCache(2)
+        m(ids[:, :6], cache)
+        step = m(ids[:, 6:], cache, logits_to_keep=1).numpy()
+    assert last2.shape == (2, 2, 50) and step.shape == (2, 1, 50)
+    assert_close(last2, full[:, -2:], rtol=1e-5, atol=1e-6)
+    assert_close(step[:, 0], full[:, -1], rtol=1e-4, atol=1e-5)
+    logits, _ = m.next_logits(ids, None, use_cache=False)
+    assert_close(logits, full[:, -1], rtol=1e-5, atol=1e-6)
+
+
 def test_tiny_llama_trains_end_to_end_gradients():
     m = LlamaForCausalLM(_tiny_config(num_hidden_layers=1))
     ids = np.random.default_rng(10).integers(0, 50, size=(2, 6))
@@ -355,7 +374,10 @@ def test_smollm2_generates_english_with_the_kv_cache(smollm2, smol_tokenizer, mo
     args = ap.parse_args(["generate-pretrained", "--prompt", "What is the capital of France?", "--chat",
                           "--max-new-tokens", "8"])
     assert args.func(args) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    speed = re.search(r"(\d+) new tokens in [\d.]+ s, [\d.,]+ tokens/s", captured.err)
+    assert speed and 1 <= int(speed.group(1)) <= 8, captured.err
     words = text.split()
     assert "Paris" in text and len(words) >= 3
     assert sum(w.strip(".,!?").isalpha() for w in words) >= len(words) - 2     # English words, not noise

@@ -97,6 +97,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if not getattr(_state, "enabled", True):       # no_grad(): record nothing (inference)
+            return cls._apply_no_grad(args, kwargs)
         raw, parents, positions = [], [], []
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
@@ -117,6 +119,18 @@ class Function:
         if track:
             t._node = Node(cls, ctx, tuple(parents), tuple(positions))
         return t
+
+    @classmethod
+    def _apply_no_grad(cls, args, kwargs):
+        """``apply`` under ``no_grad``: the same forward, without parents, positions or a node, and the
+        output wrapped without re-checking an array the op made (decoding calls this ~100 times a token)."""
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        if backend.gpu_importable():
+            gpu = any(backend.is_gpu_array(a.data) for a in args if isinstance(a, Tensor))
+            raw = [r if isinstance(a, Tensor) else backend.on_device(r, gpu) for a, r in zip(args, raw)]
+        ctx = Context()
+        ctx.needs_input_grad = (False,) * len(args)
+        return Tensor.wrap(cls.forward(ctx, *raw, **kwargs))
 
 
 def sum_to(grad, shape):

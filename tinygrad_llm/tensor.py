@@ -87,6 +87,16 @@ class Tensor:
         self._hooks = None           # id -> fn(grad) called by backward with the gradient flowing in
         self._post_hooks = None      # id -> fn(tensor) called once a leaf's .grad is final for the pass
 
+    @classmethod
+    def wrap(cls, data):
+        """A tensor around an array that an op just made (no copy, no requires_grad): the checks of
+        ``Tensor(data)`` run only when ``data`` is not already a NumPy array (a scalar, a CuPy array)."""
+        t = object.__new__(cls)
+        t.data = data if type(data) is np.ndarray and data.dtype.kind in _NUMERIC_KINDS else _as_array(data)
+        t.grad, t.requires_grad, t._node = None, False, None
+        t._retains_grad, t._hooks, t._post_hooks = False, None, None
+        return t
+
     # ------------------------------------------------------------------ properties
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)

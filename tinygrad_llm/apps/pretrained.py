@@ -96,6 +96,8 @@ def add_arguments(p):
                    help="which pretrained model: " + ", ".join(sorted(PRETRAINED)))
     p.add_argument("--prompt", required=True, help="text to continue (or, with --chat, to answer)")
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the instruct model's chat template")
+    p.add_argument("--adapter", default=None, metavar="DIR",
+                   help="apply the LoRA adapter in DIR (written by `finetune --task instruct --lora`)")
     add_sampling_arguments(p, "pretrained")
     return p
 
@@ -108,6 +110,14 @@ def run(args) -> int:
     from .. import backend
     backend.manual_seed(getattr(args, "seed", 0))
     chat = getattr(args, "chat", False)
+    adapter = getattr(args, "adapter", None)
+    if adapter:                                      # a wrong or damaged adapter fails before the model loads
+        from ..io.adapters import AdapterError, find_adapter, read_adapter_config
+        adapter = find_adapter(adapter)
+        base = read_adapter_config(adapter)["base_model"]
+        if base.get("name") != args.pretrained:
+            raise AdapterError(f"adapter {adapter} was trained on {base.get('name')!r} ({base.get('class')}), "
+                               f"not on {args.pretrained!r}")
     try:
         t0 = time.perf_counter()
         model, tok = load(args.pretrained)
@@ -115,6 +125,10 @@ def run(args) -> int:
     except PretrainedNotInstalled as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if adapter:
+        from ..io.adapters import load_adapter, model_identity
+        load_adapter(model, adapter, model_identity(model, args.pretrained))
+        t1 = time.perf_counter()
     rows = generate_ids(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
                         chat, args.pretrained, num_beams=getattr(args, "num_beams", 1),
                         num_return_sequences=getattr(args, "num_return_sequences", 1),

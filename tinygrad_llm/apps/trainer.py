@@ -34,6 +34,7 @@ the ranks. Task state carried between steps (an LSTM's streams) is gathered alon
 from __future__ import annotations
 
 import time
+import tracemalloc
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,8 +123,8 @@ class Trainer:
         self.model, self.task, self.tokenizer = model, task, tokenizer
         self.model_name, self.metadata = model_name, dict(metadata or {})
         # [start:optimizer]
-        groups = (model.parameters() if c.decay_all          # no decay on biases / LayerNorm unless asked
-                  else optim.param_groups_for_weight_decay(model, c.weight_decay))
+        groups = ([p for p in model.parameters() if p.requires_grad] if c.decay_all   # frozen ones stay out
+                  else optim.param_groups_for_weight_decay(model, c.weight_decay))    # no decay on biases / LN
         self.optimizer = optim.AdamW(groups, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
         self.scheduler = optim.LambdaLR(self.optimizer, make_schedule(c))
         # [end:optimizer]
@@ -172,6 +173,21 @@ class Trainer:
         self.step += 1
         return {"step": self.step, "loss": float(loss.data), "lr": lr}
     # [end:step]
+
+    def measured_step(self) -> float:
+        """One training step, recorded in the history like any other, run under ``tracemalloc``; returns the
+        peak bytes NumPy allocated during it: activations, gradients and, at the first step, the optimizer's
+        moments. Arrays that existed before (the weights) are not counted."""
+        t0 = time.perf_counter()
+        tracemalloc.start()
+        try:
+            rec = self.train_step()
+            peak = float(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        self.elapsed += time.perf_counter() - t0
+        self.history["train"].append(rec | {"time": self.elapsed})
+        return peak
 
     def evaluate(self) -> dict:
         """The task's held-out metrics for the current model."""

@@ -23,6 +23,7 @@ from .embedding import embedding
 from .gelu import gelu
 from .layernorm import layer_norm, layer_norm_composed
 from .linear import linear
+from .lora import lora_linear, lora_linear_composed
 from .lstm_cell import lstm_cell, lstm_cell_composed, lstm_sequence
 from .matmul import matmul
 from .reduce import max, mean, sum, var

@@ -2,7 +2,8 @@ r"""The one place that chooses, per call, between a formula's plain-array refere
 
 ``KERNELS`` below maps an op name to its kernel in ``kernels/`` and an optional extra condition on the
 call's arguments. The reference is the readable array code next to its formula in this package
-(``softmax.py``, ``cross_entropy.py``, ``layernorm.py``, ``gelu.py``, ``matmul.py``, ``linear.py``),
+(``softmax.py``, ``cross_entropy.py``, ``layernorm.py``, ``gelu.py``, ``matmul.py``, ``linear.py``;
+the optimizer's update, which is no differentiable op, in ``optim/adam.py``),
 marked ``@reference(name)``; it takes the same arguments and returns the same values (to rounding)
 as the kernel, so either may run. ``ROUTES`` (name -> ``Route(reference, kernel, when)``) is the
 result, and ``tests/test_kernels.py`` compares every pair in it. The ops call ``dispatch(name, *args)``
@@ -42,6 +43,11 @@ def _tanh_form(*args, approximate="none"):
     return (args[-1] if args and isinstance(args[-1], str) else approximate) == "tanh"
 
 
+def _same_contiguous(p, g, m, v, *rest):
+    return all(a.shape == p.shape and a.dtype == p.dtype and a.flags.c_contiguous for a in (g, m, v)) \
+        and p.flags.c_contiguous and p.flags.writeable
+
+
 # op name -> (kernel, when)
 KERNELS = {
     "matmul": (kernels.matmul, None),
@@ -57,6 +63,8 @@ KERNELS = {
     # no op calls these two yet (Linear and GELU are separate nodes); chapter 02 and bench/ measure them
     "linear_bias_gelu": (kernels.linear_bias_gelu, _tanh_form),
     "linear_bias_gelu_backward": (kernels.linear_bias_gelu_backward, _tanh_form),
+    # one pass over memory instead of eight NumPy statements; the arrays are updated in place
+    "adam_update": (kernels.adam_update, _same_contiguous),
 }
 
 ROUTES: dict = {}    # op name -> Route, filled by @reference as the formula files load

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.softmax import log_softmax_reference
+from .threads import decode_steps
 
 
 def beam_search(model, prompt, max_new_tokens: int, num_beams: int = 4, eos_token_id=None,
@@ -45,7 +46,7 @@ def beam_search(model, prompt, max_new_tokens: int, num_beams: int = 4, eos_toke
     done = np.zeros(B, dtype=bool)
     suppress = list(suppress_tokens or ())
     state = None
-    for step in range(1, max_new_tokens + 1):
+    for step in decode_steps(max_new_tokens, use_cache, start=1):    # thread policy: generation/threads.py
         logits, state = model.next_logits(ids, state, use_cache=use_cache)   # (B*K, V)
         logp = log_softmax_reference(np.asarray(logits, np.float64), -1)      # log p(v | prefix), (B*K, V)
         if suppress:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .beam import beam_search
 from .sampling import sample_next
+from .threads import decode_steps
 
 
 def _as_ids(ids):
@@ -75,7 +76,7 @@ def _steps(model, ids, max_new_tokens, temperature, top_k, top_p, do_sample, eos
     last token was chosen from."""
     done = np.zeros(ids.shape[0], dtype=bool)                          # (B,)
     state = None
-    for _ in range(max_new_tokens):
+    for _ in decode_steps(max_new_tokens, use_cache):                  # range(), plus the thread policy
         logits, state = model.next_logits(ids, state, use_cache=use_cache)     # (B, V)
         if suppress_tokens:
             logits = np.array(logits)

@@ -22,6 +22,7 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from .adam import adam_update  # noqa: E402
 from .cross_entropy import cross_entropy_backward, cross_entropy_forward  # noqa: E402
 from .fast_exp import exp  # noqa: E402
 from .layernorm import layer_norm_backward, layer_norm_forward  # noqa: E402
@@ -33,7 +34,7 @@ __all__ = [
     "exp", "matmul", "matmul_ijk", "matmul_ikj", "matmul_blocked", "linear_bias_gelu",
     "linear_bias_gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward",
     "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
-    "gelu_backward", "threading_info",
+    "gelu_backward", "adam_update", "threading_info",
 ]
 
 

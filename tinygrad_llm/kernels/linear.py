@@ -28,42 +28,50 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 TANH_C = math.sqrt(2.0 / math.pi)
 
 
-@njit(cache=True, fastmath={"contract"})
+# error_model="numpy": a division by zero gives inf as in NumPy. Numba's default ("python") tests
+# every divisor to raise ZeroDivisionError, and that branch alone kept the loops below scalar
+# (measured 12x slower than the SIMD loop on 2^19 float32 elements).
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _tanh(u, one):
     """tanh u = 1 - 2 / (e^{2u} + 1): vectorisable, exact limits +-1 for large |u|."""
     return one - (one + one) / (fexp(u + u) + one)
 
 
 # [start:gelu-epilogue]
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _bias_gelu_row(h, b, y, tanh_form):
-    """h += b (in place, kept for backward) and y = gelu(h), for one row."""
+    """h += b (in place, kept for backward) and y = gelu(h), for one row. One loop per form, so the
+    tanh loop (no library call in it) becomes SIMD code."""
     t = h.dtype.type
     one, half, c, k, r2 = t(1), t(0.5), t(TANH_C), t(0.044715), t(SQRT_HALF)
-    for j in range(h.shape[0]):
-        v = h[j] + b[j]
-        h[j] = v
-        if tanh_form:
+    if tanh_form:
+        for j in range(h.shape[0]):
+            v = h[j] + b[j]
+            h[j] = v
             y[j] = half * v * (one + _tanh(c * (v + k * v * v * v), one))
-        else:
+    else:
+        for j in range(h.shape[0]):
+            v = h[j] + b[j]
+            h[j] = v
             y[j] = half * v * (one + t(math.erf(v * r2)))
 # [end:gelu-epilogue]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def _gelu_grad_row(h, gy, gh, tanh_form):
     """gh = gy * gelu'(h), for one row."""
     t = h.dtype.type
     one, half, c, k, r2, ip = t(1), t(0.5), t(TANH_C), t(0.044715), t(SQRT_HALF), t(INV_SQRT_2PI)
-    for j in range(h.shape[0]):
-        v = h[j]
-        if tanh_form:
+    if tanh_form:
+        for j in range(h.shape[0]):
+            v = h[j]
             th = _tanh(c * (v + k * v * v * v), one)
-            d = half * (one + th) + half * v * (one - th * th) * c * (one + t(3) * k * v * v)
-        else:
+            gh[j] = gy[j] * (half * (one + th) + half * v * (one - th * th) * c * (one + t(3) * k * v * v))
+    else:
+        for j in range(h.shape[0]):
+            v = h[j]
             cdf = half * (one + t(math.erf(v * r2)))
-            d = cdf + v * ip * fexp(-half * v * v)
-        gh[j] = gy[j] * d
+            gh[j] = gy[j] * (cdf + v * ip * fexp(-half * v * v))
 
 
 @njit(cache=True)

@@ -196,17 +196,23 @@ class LlamaForCausalLM(GenerationMixin, Module):
                 p.data = (backend.rng().standard_normal(p.shape) * c.initializer_range).astype(p.dtype)
 
     # [start:forward]
-    def forward(self, ids, cache: KVCache | None = None):
-        """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones."""
+    def forward(self, ids, cache: KVCache | None = None, logits_to_keep: int = 0, logits_mask=None):
+        """Logits (B, T, V) for token ids (B, T); with a ``cache``, ids are the tokens after the cached ones.
+        ``logits_to_keep=k > 0`` returns only the last k positions' logits (decoding needs the last one);
+        with ``logits_mask`` (B, T) booleans only the marked positions' logits, (N, V) in row-major order."""
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.ndim != 2:
             raise ShapeError(f"LlamaForCausalLM: ids must be (batch, time), got shape {ids.shape}")
         x = self.embed_tokens(ids)                                       # (B, T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache, i)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]                                   # (B, k, C)
         x = self.norm(x)
+        if logits_mask is not None:                                      # a loss on a few positions only:
+            x = x[np.asarray(logits_mask, dtype=bool)]                   # (N, C), no (B, T, V) head to pay
         head = self.embed_tokens.weight if self.config.tie_word_embeddings else self.lm_head.weight
-        return F.linear(x, head)                                        # (B, T, V)
+        return F.linear(x, head)                                        # (B, T, V) or (N, V)
     # [end:forward]
 
     def new_cache(self) -> KVCache:
@@ -219,10 +225,10 @@ class LlamaForCausalLM(GenerationMixin, Module):
         ids = np.asarray(ids)
         with no_grad():
             if not use_cache:
-                return self.forward(ids).numpy()[:, -1], None
+                return self.forward(ids, logits_to_keep=1).numpy()[:, -1], None
             if state is None:
                 state = {"cache": self.new_cache()}
-            logits = self.forward(ids[:, state["cache"].seen():], state["cache"])    # (B, n_new, V)
+            logits = self.forward(ids[:, state["cache"].seen():], state["cache"], logits_to_keep=1)  # (B, 1, V)
         return logits.numpy()[:, -1], state
 
     @staticmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from ..backend import array_module
+from ..functional._dispatch import dispatch, reference
 from .optimizer import Optimizer
 
 
@@ -26,26 +27,34 @@ class Adam(Optimizer):
 
     def update(self, p, g, group, state):
         xp = array_module(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and self.decoupled:
-            p.data *= 1 - lr * wd
-        elif wd:
-            g = g + wd * p.data
         if "step" not in state:
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
-        # [start:adam-moments]
         state["step"] += 1
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
-        step_size = lr / (1 - b1 ** t)
-        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-        p.data -= (step_size * (m / denom)).astype(p.dtype, copy=False)
-        # [end:adam-moments]
+        dispatch("adam_update", p.data, g, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
+                 *group["betas"], group["eps"], group["weight_decay"], self.decoupled)
+
+
+@reference("adam_update")
+def adam_update_reference(p, g, m, v, t, lr, b1, b2, eps, wd, decoupled):
+    """Step ``t`` of Adam (``decoupled=False``) or AdamW on plain arrays: updates the parameter ``p`` and
+    its moments ``m``, ``v`` in place and returns them. ``kernels/adam.py`` does the same in one pass."""
+    xp = array_module(p)
+    if wd and decoupled:
+        p *= 1 - lr * wd
+    elif wd:
+        g = g + wd * p
+    # [start:adam-moments]
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * (g * g)
+    step_size = lr / (1 - b1 ** t)
+    denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
+    p -= (step_size * (m / denom)).astype(p.dtype, copy=False)
+    # [end:adam-moments]
+    return p, m, v
 
 
 class AdamW(Adam):

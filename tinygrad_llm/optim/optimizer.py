@@ -81,7 +81,9 @@ class Optimizer:
 
 
 def param_groups_for_weight_decay(model, weight_decay: float):
-    """Two groups: matrices (ndim >= 2: Linear and Embedding weights) decay; biases and LayerNorm weights don't."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """Two groups: matrices (ndim >= 2: Linear and Embedding weights) decay; biases and LayerNorm weights don't.
+    Frozen parameters (``requires_grad=False``) are in neither."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
