@@ -32,11 +32,26 @@ def _seed():
     yield
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--answers", action="append", default=[], metavar="PATH",
+        help="check your own answers to a chapter's exercises: run the chapter's exercise tests against PATH "
+             "(e.g. chapters/05_rnn_lstm/exercises.py) instead of its solutions.py; only the tests that use the "
+             "answers run. A file inside a chapter folder counts for that chapter, a file elsewhere for every "
+             "chapter selected; repeat the option for several chapters.")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip oracle tests cleanly when the oracle library is not installed."""
+    """With --answers, keep only the exercise tests (those using the ``sol`` fixture). Skip oracle tests cleanly
+    when the oracle library is not installed."""
+    if config.getoption("answers"):
+        uses = ["sol" in getattr(item, "fixturenames", ()) for item in items]
+        config.hook.pytest_deselected(items=[item for item, u in zip(items, uses) if not u])
+        items[:] = [item for item, u in zip(items, uses) if u]
     for item in items:
         if "torch" in item.keywords:
             try:
                 import torch  # noqa: F401
             except ImportError:
                 item.add_marker(pytest.mark.skip(reason="PyTorch oracle not installed (pip install -e .[parity])"))
+

@@ -208,3 +208,23 @@ def test_checks_catch_a_broken_page(tmp_path):
     assert "in code" not in text
     assert not [p for p in result["problems"] if p.startswith("/ok.html")]
     assert result["math"] == 3  # two formulas on the broken page, one on the good one
+
+
+def test_every_walkthrough_is_a_notebook_page_with_its_outputs(built_site):
+    """Each chapter's walk-through has its notebook page; when the build executed the notebooks (make test),
+    the page shows the printed output and every figure as an image of the page's own folder."""
+    import notebooks
+    site, output, _ = built_site
+    executed = os.environ.get("TINYGRAD_LLM_DOCS_EXECUTE") == "1"
+    for script in notebooks.walkthroughs():
+        page = site / script[:-3] / "index.html"
+        assert page.is_file(), f"no notebook page for {script}"
+        html = page.read_text(encoding="utf-8")
+        assert "the notebook" in html and "chapter_args" in html, f"{script}: no cells on its page"
+        if executed:
+            stem = pathlib.PurePosixPath(script).stem
+            figures = [f for f in (site / script).parent.glob(f"{stem}_files/*.png") if f.stat().st_size > 1000]
+            assert "Executed in" in html and "fast run: figures and results" in html, \
+                f"{script}: the page shows no output"  # (chapter_args prints that line first)
+            assert figures and all(f'src="../{stem}_files/{f.name}"' in html for f in figures), \
+                f"{script}: the page shows no figure (or not all of them): {figures}"

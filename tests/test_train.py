@@ -107,3 +107,8 @@ def test_ema_and_plot(tmp_path):
     hist = {"train": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}], "eval": [{"step": 2, "loss": 2.7}]}
     p = plot_loss_curves(hist, tmp_path / "x" / "l.png")
     assert p.read_bytes()[:4] == b"\x89PNG"
+    import matplotlib.pyplot as plt
+    before = len(plt.get_fignums())
+    plot_loss_curves(hist, tmp_path / "y.png", close=False)      # left open: a notebook shows it inline
+    assert len(plt.get_fignums()) == before + 1
+    plt.close("all")

@@ -6,18 +6,16 @@ Run: python chapters/00_language_models/run.py [--fast] [--out DIR]
 import math
 import time
 
-import matplotlib
 import numpy as np
 
 from tinygrad_llm.metrics.perplexity import perplexity
 from tinygrad_llm.models.ngram import NGramLM
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("00_language_models", __doc__)
 out = args.out
 
 # %% [markdown]
@@ -26,8 +24,8 @@ out = args.out
 # of characters of the corpus (the complete works of Shakespeare, about 5 MB) and a character's id is its
 # position in that list.
 # %%
-from tinygrad_llm.data.corpus import load_shakespeare, train_val_split  # noqa: E402
-from tinygrad_llm.tokenizers.char import CharTokenizer  # noqa: E402
+from tinygrad_llm.data.corpus import load_shakespeare, train_val_split
+from tinygrad_llm.tokenizers.char import CharTokenizer
 
 text = load_shakespeare()
 if args.fast:

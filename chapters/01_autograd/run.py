@@ -9,9 +9,9 @@ from tinygrad_llm.autograd import topological_order
 from tinygrad_llm.viz import draw_graph, to_dot
 from tinygrad_llm.testing import gradcheck
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("01_autograd", __doc__)
 out = args.out
 
 # %% [markdown]
@@ -24,7 +24,7 @@ loss = (h * h).sum()
 names = {id(x): "x", id(w): "w", id(h): "h", id(loss): "loss"}
 print("topological order:", [names.get(id(t)) or t._node.fn.__name__ for t in topological_order(loss)])
 print(to_dot(loss, names))
-draw_graph(loss, out / "graph.png", names)
+draw_graph(loss, out / "graph.png", names, close=False)   # h * h: two arrows, one per use of h
 
 # %% [markdown]
 # ## 2. Reverse mode: one backward pass gives every gradient
@@ -55,9 +55,7 @@ print("gradcheck softmax(a @ b):", gradcheck(lambda p, q: F.softmax(p @ q, axis=
 # %% [markdown]
 # ## 5. How small should epsilon be? Truncation error ~ eps^2, rounding error ~ 1e-16 / eps
 # %%
-import matplotlib  # noqa: E402
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 eps_values = np.logspace(-14, -1, 14 if args.fast else 60)
 x0 = 0.7

@@ -6,23 +6,21 @@ import subprocess
 import sys
 import time
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-from tinygrad_llm import backend, kernels  # noqa: E402
-from tinygrad_llm.functional.softmax import softmax_forward  # noqa: E402  (the reference)
-from tinygrad_llm.kernels import softmax as ksoftmax  # noqa: E402
-from tinygrad_llm.kernels.fast_exp import exp as fast_exp  # noqa: E402
-from tinygrad_llm.kernels.matmul import WINNER, bmm  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+from tinygrad_llm import backend, kernels
+from tinygrad_llm.functional.softmax import softmax_forward
+from tinygrad_llm.kernels import softmax as ksoftmax
+from tinygrad_llm.kernels.fast_exp import exp as fast_exp
+from tinygrad_llm.kernels.matmul import WINNER, bmm
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("02_kernels", __doc__)
 out = args.out
 rng = np.random.default_rng(0)
 
@@ -84,7 +82,6 @@ ax.legend()
 ax.grid(True, which="both", alpha=0.3)
 fig.tight_layout()
 fig.savefig(out / "matmul_gflops.png", dpi=110)
-plt.close(fig)
 ratio = gflops["blocked + prange"][sizes.index(256)] / gflops["NumPy / OpenBLAS"][sizes.index(256)] \
     if 256 in sizes else float("nan")
 print(f"blocked / numpy at n=256: {ratio:.2f}")
@@ -139,7 +136,6 @@ ax.set_ylabel("GB/s (bytes in + out / time)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "softmax_gbs.png", dpi=110)
-plt.close(fig)
 
 # %% [markdown]
 # ## 4. An exp that vectorises
@@ -173,7 +169,6 @@ ax.set_title("Waking the thread pool costs ~100 us")
 ax.legend()
 fig.tight_layout()
 fig.savefig(out / "parallel_crossover.png", dpi=110)
-plt.close(fig)
 
 # %% [markdown]
 # ## 6. The framework uses them: the same op on both paths

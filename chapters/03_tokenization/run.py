@@ -6,7 +6,6 @@ Run: python chapters/03_tokenization/run.py [--fast] [--out DIR]
 import time
 from collections import Counter
 
-import matplotlib
 import numpy as np
 
 from tinygrad_llm.data import get_batch, load_shakespeare, train_val_split
@@ -14,12 +13,11 @@ from tinygrad_llm.tokenizers import ByteLevelBPE, CharTokenizer, WordPiece, clea
 from tinygrad_llm.tokenizers.bpe import bytes_to_unicode
 from tinygrad_llm.tokenizers.wordpiece import BasicTokenizer
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("03_tokenization", __doc__)
 out = args.out
 
 # %% [markdown]

@@ -1,21 +1,19 @@
 """Chapter 04 — Embeddings and the output softmax. Run: python chapters/04_embeddings_softmax/run.py [--fast] [--out DIR]"""
 # %%
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-import tinygrad_llm.nn as nn  # noqa: E402
-import tinygrad_llm.optim as optim  # noqa: E402
-from tinygrad_llm.data import load_shakespeare  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+import tinygrad_llm.nn as nn
+import tinygrad_llm.optim as optim
+from tinygrad_llm.data import load_shakespeare
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("04_embeddings_softmax", __doc__)
 out = args.out
 
 # %% [markdown]

@@ -38,3 +38,12 @@ def bigram_mle_nll(ids: np.ndarray, V: int) -> float:
 def embedding_via_onehot(ids: np.ndarray, weight: Tensor) -> Tensor:
     onehot = Tensor(np.eye(weight.shape[0], dtype=weight.dtype)[ids])     # (N, V)
     return F.matmul(onehot, weight)                                        # (N, C)
+
+
+# Exercise 5: the first update of SGD and of Adam for the same gradient. SGD moves by -lr * g, so its step
+# scales with the gradient; Adam's first step is -lr * m_hat / (sqrt(v_hat) + eps) = -lr * g / (|g| + eps),
+# about lr * sign(g) for every parameter whatever the gradient's scale. So lr is Adam's step size in parameter
+# units (0.1 is a large step for every logit at once), while for SGD it is multiplied by the gradient.
+def first_updates(grad: np.ndarray, lr: float, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """(SGD's first update, Adam's first update) of a parameter whose gradient is ``grad``."""
+    return -lr * grad, -lr * grad / (np.abs(grad) + eps)

@@ -15,7 +15,7 @@ from tinygrad_llm.tokenizers import CharTokenizer
 from tinygrad_llm.apps.lm import evaluate_lm, lm_trainer
 from tinygrad_llm.apps.trainer import TrainConfig
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("05_rnn_lstm", __doc__, results="results_lm.json")
 out = args.out
 
 # %% [markdown]
@@ -52,7 +52,7 @@ trainer.fit()
 train_s = time.perf_counter() - t0
 ev = evaluate_lm(model, val_ids, 16, 10_000)            # every window of the validation split
 rows.append((f"LSTM LM (E{cfg.n_embd}, H{cfg.hidden_size}), {steps} steps", ev["perplexity"], train_s))
-trainer.plot(out / "lstm_lm_loss.png")
+trainer.plot(out / "lstm_lm_loss.png", close=False)   # open: a notebook shows it
 
 print("| model | validation perplexity (per character) | time (s) |\n|---|---|---|")
 for name, ppl, s in rows:

@@ -1,20 +1,18 @@
 """Chapter 06 — Attention. Run: python chapters/06_attention/run.py [--fast] [--out DIR]"""
 # %%
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-from tinygrad_llm import Tensor  # noqa: E402
-from tinygrad_llm.data import load_shakespeare  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.data import load_shakespeare
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("06_attention", __doc__)
 out = args.out
 r = np.random.default_rng(0)
 
@@ -88,13 +86,14 @@ E = r.standard_normal((len(vocab), 32))                    # random character ve
 X = E[[vocab.index(c) for c in line]]                      # (T, 32)
 w = F.attention_weights(Tensor(X[None]), Tensor(X[None]), is_causal=True).numpy()[0]
 fig, ax = plt.subplots(figsize=(7, 6))
-ax.imshow(w, cmap="magma")
+im = ax.imshow(w, cmap="magma", vmin=0.0, vmax=1.0)
 ticks = [repr(c)[1:-1] if c != " " else "␣" for c in line]
 ax.set_xticks(range(len(line)), ticks, fontsize=7)
 ax.set_yticks(range(len(line)), ticks, fontsize=7)
 ax.set_xlabel("key position")
 ax.set_ylabel("query position")
 ax.set_title("causal self-attention, q = k = random character vectors")
+fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight (each row sums to 1)")
 fig.tight_layout()
 fig.savefig(out / "heatmap.png", dpi=120)
 same_char = np.array([[line[i] == line[j] for j in range(len(line))] for i in range(len(line))])

@@ -34,3 +34,10 @@ def softmax_jacobian(z: np.ndarray) -> np.ndarray:
     p = np.exp(z - z.max())
     p /= p.sum()
     return np.diag(p) - np.outer(p, p)
+
+
+# Exercise 5: the attention matrix P holds one weight per (batch, head, query, key): B * h * T^2 numbers.
+# T = 8192, 12 heads, batch 8, float32: 8 * 12 * 8192^2 * 4 bytes = 25,769,803,776 bytes = 24 GiB in one layer,
+# which is why long-context kernels (FlashAttention) never store P.
+def attention_matrix_bytes(T: int, heads: int, batch: int, bytes_per_number: int = 4) -> int:
+    return batch * heads * T * T * bytes_per_number

@@ -1,21 +1,26 @@
 """Chapter 07 — Multi-head attention and the Transformer block. Run: python chapters/07_transformer/run.py [--fast] [--out DIR]"""
 # %%
+import os
+import time
 
-import matplotlib
+# The matrices here are small (at most 64 x 128): BLAS threads cost more than they give, and on a shared
+# machine they fight each other. Set before NumPy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-import tinygrad_llm.functional as F  # noqa: E402
-import tinygrad_llm.nn as nn  # noqa: E402
-from tinygrad_llm import Tensor, backend  # noqa: E402
+import tinygrad_llm as tg
+import tinygrad_llm.functional as F
+import tinygrad_llm.nn as nn
+from tinygrad_llm import Tensor, backend
+from tinygrad_llm.data.corpus import load_shakespeare
+from tinygrad_llm.tokenizers import CharTokenizer
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
-out = args.out
+args = chapter_args("07_transformer", __doc__)
+out, results = args.out, args.results
 r = np.random.default_rng(0)
 
 # %% [markdown]
@@ -76,38 +81,121 @@ z2 = dec(Tensor(tgt2), memory, tgt_is_causal=True)
 print("decoder outputs at positions 0..2 ignore later tokens:", np.allclose(z.numpy()[:, :3], z2.numpy()[:, :3], atol=1e-12))
 
 # %% [markdown]
-# ## 4. Pre-LN vs post-LN: gradient size through a deep stack at initialisation
+# ## 4. Pre-LN vs post-LN: the gradients at initialisation (Xiong et al. 2020, Fig. 3)
+# A character language model on Shakespeare: embedding (scaled by sqrt(d)) + sinusoidal positions, L causal
+# self-attention layers with a ReLU FFN, the output layer tied to the embedding, cross-entropy. Linear weights
+# Xavier-uniform, biases 0, LayerNorm gamma 1 and beta 0, no dropout: the paper's initialisation. Pre-LN adds the
+# final LayerNorm. For each layer l we measure the norm of the *expected* gradient of the FFN weights W^1 and W^2
+# (the gradient averaged over K mini-batches, then the Frobenius norm, as in the paper), for 10 seeds (each a new
+# initialisation and new batches). Then, as in the paper's Theorem 1, the last layer's W^2 for several depths L.
 # %%
-depth = 6 if args.fast else 24
-E2, H2 = (32, 4)
-xs = r.standard_normal((4, 16, E2))
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for norm_first in (False, True):
-    tg.manual_seed(1)
-    with backend.default_dtype(np.float64):
-        layers = [nn.TransformerEncoderLayer(E2, H2, 4 * E2, dropout=0.0, batch_first=True, norm_first=norm_first)
-                  for _ in range(depth)]
-        final = nn.LayerNorm(E2) if norm_first else None
-    h = Tensor(xs)
-    streams = []
-    for layer in layers:
-        streams.append(h.retain_grad() if h.requires_grad else h)
-        h = layer(h)
-    if final is not None:
-        h = final(h)
-    (h * Tensor(r.standard_normal(h.shape))).sum().backward()
-    norms = [np.sqrt(sum((p.grad.numpy() ** 2).sum() for p in layer.parameters())) for layer in layers]
-    stream = [np.linalg.norm(t.grad.numpy()) for t in streams[1:]]          # dL/d(input of layer l), l >= 2
-    label = "pre-LN" if norm_first else "post-LN"
-    axes[0].semilogy(range(1, depth + 1), norms, "o-", label=label)
-    axes[1].semilogy(range(2, depth + 1), stream, "o-", label=label)
-    print(f"{label}: parameter-gradient norm layer 1 {norms[0]:.3g}, layer {depth} {norms[-1]:.3g}; "
-          f"residual-stream gradient at layer 2 {stream[0]:.3g}, layer {depth} {stream[-1]:.3g}")
+CH = dict(d=32, ffn=64, heads=4, layers=4, batch=8, seq=32, batches=2, seeds=3, depths=[2, 4, 8]) if args.fast \
+    else dict(d=64, ffn=128, heads=4, layers=6, batch=16, seq=64, batches=4, seeds=10, depths=[2, 4, 6, 8, 12])
+results.record("setup", CH)
+corpus = load_shakespeare()[:1_000_000]
+char_tok = CharTokenizer.train(corpus)
+corpus_ids = np.array(char_tok.encode(corpus))
+
+
+def xavier_(w, rng):
+    """Xavier (Glorot) uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)), for a (out, in) weight."""
+    a = np.sqrt(6.0 / sum(w.shape))
+    w.data[...] = rng.uniform(-a, a, w.shape).astype(w.data.dtype)
+
+
+class CharTransformerLM(nn.Module):
+    """Embedding * sqrt(d) + sinusoids -> L causal layers -> (final LayerNorm if pre-LN) -> logits = h E^T."""
+
+    def __init__(self, vocab, d, ffn, heads, layers, norm_first, rng, max_len=512):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.emb.weight.data[...] = rng.normal(0.0, d ** -0.5, (vocab, d))
+        self.layers = nn.ModuleList([nn.TransformerEncoderLayer(d, heads, ffn, dropout=0.0, batch_first=True,
+                                                                norm_first=norm_first) for _ in range(layers)])
+        for layer in self.layers:
+            for w, b in [(layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias),
+                         (layer.self_attn.out_proj.weight, layer.self_attn.out_proj.bias),
+                         (layer.linear1.weight, layer.linear1.bias), (layer.linear2.weight, layer.linear2.bias)]:
+                xavier_(w, rng)
+                b.data[...] = 0.0
+        self.final = nn.LayerNorm(d) if norm_first else None
+        self.scale, self.pos = np.sqrt(d), nn.sinusoidal_table(max_len, d, dtype=self.emb.weight.data.dtype)
+
+    def forward(self, idx):                                    # (B, T) -> (B, T, V)
+        h = self.emb(idx) * self.scale + Tensor(self.pos[: idx.shape[1]])
+        for layer in self.layers:
+            h = layer(h, is_causal=True)
+        if self.final is not None:
+            h = self.final(h)
+        return h @ self.emb.weight.T                            # tied output layer
+
+
+def expected_ffn_gradients(norm_first, layers, seed):
+    """||mean over K batches of dL/dW||_F for W^1 and W^2 of every layer, one initialisation (seed)."""
+    rng = np.random.default_rng(seed)
+    tg.manual_seed(seed)
+    model = CharTransformerLM(char_tok.vocab_size, CH["d"], CH["ffn"], CH["heads"], layers, norm_first, rng)
+    g1 = [np.zeros(l.linear1.weight.shape) for l in model.layers]
+    g2 = [np.zeros(l.linear2.weight.shape) for l in model.layers]
+    B, T, K = CH["batch"], CH["seq"], CH["batches"]
+    for _ in range(K):
+        starts = rng.integers(0, len(corpus_ids) - T - 1, B)
+        x = np.stack([corpus_ids[i:i + T] for i in starts])
+        y = np.stack([corpus_ids[i + 1:i + T + 1] for i in starts])
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        for l, layer in enumerate(model.layers):
+            g1[l] += layer.linear1.weight.grad.numpy() / K
+            g2[l] += layer.linear2.weight.grad.numpy() / K
+    return [np.linalg.norm(g) for g in g1], [np.linalg.norm(g) for g in g2]
+
+
+t0, c0 = time.perf_counter(), time.process_time()
+per_layer = {}                                                   # name -> (seeds, layers) arrays for W1, W2
+for norm_first, name in [(False, "post-LN"), (True, "pre-LN")]:
+    runs = [expected_ffn_gradients(norm_first, CH["layers"], seed) for seed in range(CH["seeds"])]
+    per_layer[name] = {"W1": np.array([r[0] for r in runs]), "W2": np.array([r[1] for r in runs])}
+by_depth = {name: np.array([[expected_ffn_gradients(name == "pre-LN", L, 100 + seed)[1][-1] for L in CH["depths"]]
+                            for seed in range(CH["seeds"])]) for name in ("post-LN", "pre-LN")}
+results.record("seconds", {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0})
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+layers_axis = np.arange(1, CH["layers"] + 1)
+for name, color in [("post-LN", "C3"), ("pre-LN", "C0")]:
+    for ax, w in zip(axes[:2], ("W1", "W2")):
+        a = per_layer[name][w]
+        ax.plot(layers_axis, a.mean(0), "o-", color=color, label=name)
+        ax.fill_between(layers_axis, a.min(0), a.max(0), color=color, alpha=0.2)
+    a = by_depth[name]
+    axes[2].plot(CH["depths"], a.mean(0), "o-", color=color, label=name)
+    axes[2].fill_between(CH["depths"], a.min(0), a.max(0), color=color, alpha=0.2)
+for ax, w in zip(axes[:2], ("W^1", "W^2")):
+    ax.set_xlabel("layer l (1 = next to the input)")
+    ax.set_title(f"FFN ${w}$ of layer l, {CH['layers']} layers")
+    ax.set_xticks(layers_axis)
+axes[0].set_ylabel("norm of the expected gradient")
+axes[2].set_xlabel("number of layers L")
+axes[2].set_title("FFN $W^2$ of the last layer")
+axes[2].set_xticks(CH["depths"])
 for ax in axes:
-    ax.set_xlabel("layer (1 = closest to the input)")
+    ax.set_ylim(bottom=0)
     ax.legend()
-axes[0].set_ylabel("gradient norm of the layer's parameters")
-axes[1].set_ylabel("gradient norm at the layer's input")
-fig.suptitle(f"{depth} encoder layers at initialisation")
+fig.suptitle(f"gradients at initialisation: mean and min-max over {CH['seeds']} seeds "
+             f"(d = {CH['d']}, {CH['heads']} heads, character LM on Shakespeare)", fontsize=10)
 fig.tight_layout()
 fig.savefig(out / "preln_vs_postln.png", dpi=120)
+
+summary = {}
+for name in ("post-LN", "pre-LN"):
+    for w in ("W1", "W2"):
+        a = per_layer[name][w]
+        ratio = a[:, -1] / a[:, 0]
+        summary[f"{name} {w}"] = {"mean": a.mean(0), "min": a.min(0), "max": a.max(0),
+                                   "last_over_first": {"mean": ratio.mean(), "min": ratio.min(), "max": ratio.max()}}
+        print(f"{name} {w}: layer 1 {a[:, 0].mean():.3f} ({a[:, 0].min():.3f}-{a[:, 0].max():.3f}), layer "
+              f"{CH['layers']} {a[:, -1].mean():.3f} ({a[:, -1].min():.3f}-{a[:, -1].max():.3f}); last/first "
+              f"{ratio.mean():.2f} ({ratio.min():.2f}-{ratio.max():.2f})")
+    a = by_depth[name]
+    summary[f"{name} last W2 by depth"] = {"depths": CH["depths"], "mean": a.mean(0), "min": a.min(0), "max": a.max(0)}
+    print(f"{name}: last layer's W2 for L = {CH['depths']}: " + ", ".join(f"{v:.3f}" for v in a.mean(0)))
+results.record("gradients", summary)

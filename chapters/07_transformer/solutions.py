@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_llm import Tensor
+
 
 # Exercise 1: parameters of a Transformer encoder layer with biases: attention 4E^2 + 4E (W^Q, W^K, W^V, W^O
 # and their biases), FFN 2 E F + F + E, two LayerNorms 4E. A decoder layer adds a second attention and LayerNorm.
@@ -47,3 +49,17 @@ def post_ln(x, f, eps=1e-5):
 
 def pre_ln(x, f, eps=1e-5):
     return x + f((x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps))
+
+
+# Exercise 5: cross-attention reads the memory (the encoder's output for the whole source, which is given
+# before decoding starts), never the decoder's later positions: the only path from target position t + 1 to
+# output t is the self-attention, and its causal mask cuts it. Check: replace every target token after t and
+# measure how much the outputs at positions <= t move.
+def change_before(layer, tgt, memory, t: int, seed: int = 0) -> float:
+    """Largest change of a decoder layer's outputs at positions <= t (tgt (B, T, E), batch first) when the target
+    positions after t are replaced by noise; self-attention causal, cross-attention unmasked."""
+    other = np.array(tgt, copy=True)
+    other[:, t + 1:] = np.random.default_rng(seed).standard_normal(other[:, t + 1:].shape)
+    a = layer(Tensor(tgt), Tensor(memory), tgt_is_causal=True).numpy()
+    b = layer(Tensor(other), Tensor(memory), tgt_is_causal=True).numpy()
+    return float(np.abs(a[:, :t + 1] - b[:, :t + 1]).max())

@@ -15,7 +15,7 @@ from tinygrad_llm.apps.lm import lm_trainer
 from tinygrad_llm.apps.trainer import TrainConfig
 from tinygrad_llm.io.checkpoint import load_checkpoint
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("08_gpt", __doc__)
 out = args.out
 
 # %% [markdown]
@@ -36,7 +36,7 @@ f = optim.warmup_cosine(warm, steps, min_ratio=0.1)
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot([f(t) for t in range(steps + 1)])
 ax.set_xlabel("step"); ax.set_ylabel("lr / peak lr"); ax.set_title("warm-up + cosine")
-fig.tight_layout(); fig.savefig(out / "schedule.png"); plt.close(fig)
+fig.tight_layout(); fig.savefig(out / "schedule.png")
 
 # %% [markdown]
 # ## 3. Training on Shakespeare, character level
@@ -59,7 +59,7 @@ t0 = time.perf_counter()
 trainer.fit()
 print(f"{trainer.step} steps in {time.perf_counter() - t0:.0f} s, validation loss "
       f"{trainer.history['eval'][-1]['loss']:.3f}")
-trainer.plot(out / "loss.png")
+trainer.plot(out / "loss.png", close=False)   # open: a notebook shows it
 
 # %% [markdown]
 # ## 4. Checkpoints: resume equals never stopping

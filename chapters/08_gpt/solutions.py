@@ -32,3 +32,12 @@ def adamw_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0.01):
 # Exercise 4: the loss a model that knows nothing starts from: uniform over V tokens.
 def initial_loss(V: int) -> float:
     return math.log(V)
+
+
+# Exercise 5: clipping by global norm: when the norm of all gradients together exceeds c, scale every one by
+# c / norm, so the step keeps its direction and only its length is capped.
+def clip_by_global_norm(grads, max_norm: float):
+    """(clipped copies of the gradient arrays, their global norm before clipping)."""
+    total = float(np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)))
+    scale = min(1.0, max_norm / (total + 1e-6))
+    return [g * scale for g in grads], total

@@ -41,3 +41,23 @@ def entropy_at_temperature(z, tau):
 # uncached recomputes all n positions (n * (24 C^2) + 4 n^2 C); cached computes one (24 C^2 + 4 n C).
 def per_token_flops(n, C, cached):
     return 24 * C * C + 4 * n * C if cached else n * 24 * C * C + 4 * n * n * C
+
+
+# Exercise 5: with rotary positions the score of a query at position m and a key at n depends only on m - n,
+# so the cached keys stay valid when the window slides (every position shifts by the same s). This GPT adds a
+# learned vector p_m to the token before the projections; shifting the positions changes every cached key.
+def rotary_score(q, k, m: int, n: int, base: float = 10000.0) -> float:
+    """q . k after rotating each (even, odd) feature pair of q by m * theta_i and of k by n * theta_i."""
+    theta = base ** (-np.arange(0, len(q), 2) / len(q))
+
+    def rotate(x, p):
+        c, s = np.cos(p * theta), np.sin(p * theta)
+        out = np.empty_like(x, dtype=np.float64)
+        out[0::2], out[1::2] = x[0::2] * c - x[1::2] * s, x[0::2] * s + x[1::2] * c
+        return out
+    return float(rotate(q, m) @ rotate(k, n))
+
+
+def absolute_score(x_q, x_k, positions, w_q, w_k, m: int, n: int) -> float:
+    """((x_q + p_m) W_q^T) . ((x_k + p_n) W_k^T) with a learned position table ``positions`` (T, C)."""
+    return float(((x_q + positions[m]) @ w_q.T) @ ((x_k + positions[n]) @ w_k.T))

@@ -6,21 +6,21 @@ import os
 # they fight each other. One thread is several times faster for this model.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import pathlib  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import pathlib
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import tinygrad_llm as tg  # noqa: E402
-from tinygrad_llm.data.translation import make_batch, make_dates_task, tokenize_source, tokenize_target  # noqa: E402
-from tinygrad_llm.models.seq2seq import beam_search, causal_padding_mask, record_cross_attention  # noqa: E402
-from tinygrad_llm.apps.seq2seq import build_model, evaluate, train  # noqa: E402
+import tinygrad_llm as tg
+from tinygrad_llm.data.translation import make_batch, make_dates_task, tokenize_source, tokenize_target
+from tinygrad_llm.models.seq2seq import beam_search, causal_padding_mask, record_cross_attention
+from tinygrad_llm.apps.seq2seq import build_model, evaluate, train
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import chapter_args
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("10_encoder_decoder", __doc__)
 out = args.out
 
 # %% [markdown]
@@ -71,11 +71,9 @@ train_seconds = hist["train"][-1]["time"]            # the trainer times the ste
 print(f"trained {steps} steps in {train_seconds:.1f} s")
 
 # %%
-import matplotlib  # noqa: E402
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from tinygrad_llm.viz import ema  # noqa: E402
+from tinygrad_llm.viz import ema
 
 tr_steps = [r["step"] for r in hist["train"]]
 tr_loss = [r["loss"] for r in hist["train"]]

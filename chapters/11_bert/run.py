@@ -11,9 +11,9 @@ from tinygrad_llm.apps import finetune as ft
 from chapters.common import chapter_args
 from tinygrad_llm.models.bert import BertConfig, BertForSequenceClassification, BertModel
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("11_bert", __doc__)
 out = args.out
-import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args made matplotlib headless)
+import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. Real weights: all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads) from a safetensors file

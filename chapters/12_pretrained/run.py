@@ -13,9 +13,9 @@ from tinygrad_llm.functional.rope import rope, rope_angles
 from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("12_pretrained", __doc__)
 out = args.out
-import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args made matplotlib headless)
+import matplotlib.pyplot as plt
 
 # %% [markdown]
 # ## 1. Parameters and FLOPs, from GPT-2 small to GPT-3 175B
@@ -39,7 +39,7 @@ xs = np.logspace(8, 11.5, 20)
 ax.loglog(xs, 2 * xs / 1e9, "k--", lw=0.8, label="2N")
 ax.set_xlabel("parameters N"); ax.set_ylabel("forward GFLOPs per token")
 ax.set_title("Compute grows linearly with parameters: F ≈ 2N (+ attention)")
-ax.legend(); fig.tight_layout(); fig.savefig(out / "scaling.png", dpi=120); plt.close(fig)
+ax.legend(); fig.tight_layout(); fig.savefig(out / "scaling.png", dpi=120)
 
 # %% [markdown]
 # ## 2. RoPE: attention scores that depend on relative position only
@@ -54,7 +54,7 @@ for base in (10000.0, 100000.0):
     ax.plot(dist, k_rot @ q / d, label=f"base {base:g}")
 ax.set_xlabel("relative distance m - n"); ax.set_ylabel("q·R(m-n)k / d (q = k = 1)")
 ax.set_title("RoPE: a larger base decays more slowly (longer contexts)")
-ax.legend(); fig.tight_layout(); fig.savefig(out / "rope.png", dpi=120); plt.close(fig)
+ax.legend(); fig.tight_layout(); fig.savefig(out / "rope.png", dpi=120)
 c0, s0 = rope_angles(d, [3, 10], 100000.0, dtype=np.float64)
 c1, s1 = rope_angles(d, [30, 37], 100000.0, dtype=np.float64)
 rq, rk = np.random.default_rng(0).standard_normal((2, 1, d))
@@ -83,7 +83,7 @@ print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, "
 # %% [markdown]
 # ## 4. SmolLM2-135M from its GGUF file
 # %%
-from tinygrad_llm.apps import pretrained  # noqa: E402
+from tinygrad_llm.apps import pretrained
 
 try:
     path = pretrained.weights_path("smollm2")

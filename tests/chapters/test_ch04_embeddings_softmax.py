@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,25 +8,22 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.testing import assert_close
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "04_embeddings_softmax"
-spec = importlib.util.spec_from_file_location("ch04_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 rng = np.random.default_rng(0)
 
 
-def test_cross_entropy_by_hand_equals_library():
+def test_cross_entropy_by_hand_equals_library(sol):
     z, t = rng.standard_normal((7, 5)) * 10, rng.integers(0, 5, 7)
     assert sol.cross_entropy_numpy(z, t) == pytest.approx(F.cross_entropy(Tensor(z), t).item(), rel=1e-12)
 
 
-def test_cross_entropy_gradient_is_softmax_minus_onehot():
+def test_cross_entropy_gradient_is_softmax_minus_onehot(sol):
     z, t = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
     x = Tensor(z, requires_grad=True)
     F.cross_entropy(x, t).backward()
     assert_close(sol.cross_entropy_logit_grad(z, t), x.grad, rtol=1e-12, atol=1e-15)
 
 
-def test_bigram_mle_is_the_minimum_of_the_nll():
+def test_bigram_mle_is_the_minimum_of_the_nll(sol):
     V = 4
     ids = rng.integers(0, V, 400)
     best = sol.bigram_mle_nll(ids, V)
@@ -41,7 +35,7 @@ def test_bigram_mle_is_the_minimum_of_the_nll():
         assert -np.log(q[ids[:-1], ids[1:]]).mean() > best
 
 
-def test_embedding_via_onehot_equals_lookup_with_gradients():
+def test_embedding_via_onehot_equals_lookup_with_gradients(sol):
     w1 = Tensor(rng.standard_normal((6, 3)), requires_grad=True)
     w2 = Tensor(w1.numpy().copy(), requires_grad=True)
     ids = np.array([1, 4, 1, 0])
@@ -53,9 +47,25 @@ def test_embedding_via_onehot_equals_lookup_with_gradients():
     assert_close(w1.grad, w2.grad, rtol=1e-14, atol=1e-15)
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "loss_curves.png").stat().st_size > 1000 and (tmp_path / "bigram_probs.png").stat().st_size > 1000
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    assert (r.out / "loss_curves.png").stat().st_size > 1000 and (r.out / "bigram_probs.png").stat().st_size > 1000
     assert "E[ids] == onehot(ids) @ E: True" in r.stdout
+
+
+def test_first_updates_of_sgd_and_adam(sol):
+    from tinygrad_llm import optim
+    from tinygrad_llm.nn import Parameter
+    g = np.array([[1e-3, -3.0], [250.0, -0.02]])
+    for scale in (1.0, 1e-3):
+        sgd_step, adam_step = sol.first_updates(g * scale, 0.1)
+        updates = []
+        for make in (lambda p: optim.SGD([p], lr=0.1), lambda p: optim.Adam([p], lr=0.1)):
+            p = Parameter(np.zeros((2, 2)))
+            opt = make(p)
+            p.grad = Tensor(g * scale)
+            opt.step()
+            updates.append(p.numpy())
+        assert_close(sgd_step, updates[0], rtol=1e-12, atol=1e-15)
+        assert_close(adam_step, updates[1], rtol=1e-6, atol=1e-9)
+        assert np.allclose(np.abs(adam_step), 0.1, rtol=0.02)        # about lr * sign(g), whatever the scale

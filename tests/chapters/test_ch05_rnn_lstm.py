@@ -1,22 +1,17 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 
 import tinygrad_llm.nn as nn
 from tinygrad_llm import Tensor, backend
 from tinygrad_llm.testing import assert_close
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "05_rnn_lstm"
-spec = importlib.util.spec_from_file_location("ch05_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 rng = np.random.default_rng(0)
 
 
-def test_numpy_step_equals_lstm_cell():
+def test_numpy_step_equals_lstm_cell(sol):
     with backend.default_dtype(np.float64):
         cell = nn.LSTMCell(3, 5)
     x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
@@ -26,12 +21,12 @@ def test_numpy_step_equals_lstm_cell():
     assert_close(c1, c2, rtol=1e-12, atol=1e-14)
 
 
-def test_parameter_count():
+def test_parameter_count(sol):
     for C, H, L in [(3, 5, 1), (7, 4, 3)]:
         assert sol.lstm_num_parameters(C, H, L) == nn.LSTM(C, H, num_layers=L).num_parameters()
 
 
-def test_forget_gate_product_is_dc_dc0_when_whh_is_zero():
+def test_forget_gate_product_is_dc_dc0_when_whh_is_zero(sol):
     T, B, C, H = 6, 2, 3, 4
     with backend.default_dtype(np.float64):
         lstm = nn.LSTM(C, H)
@@ -45,17 +40,32 @@ def test_forget_gate_product_is_dc_dc0_when_whh_is_zero():
                  rtol=1e-12, atol=1e-15)
 
 
-def test_tbptt_pairs():
+def test_tbptt_pairs(sol):
     assert sol.tbptt_pairs_covered(10, 10) == 45 and sol.tbptt_pairs_covered(10, 1) == 0
     brute = sum(1 for t in range(10) for s in range(t) if t // 4 == s // 4)
     assert sol.tbptt_pairs_covered(10, 4) == brute
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("gradient_flow.png", "tbptt_loss.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "cell by hand == LSTMCell: True" in r.stdout
     assert "outputs equal: True, input gradients equal: True" in r.stdout
+
+
+@pytest.mark.torch
+def test_tanh_rnn_gradient_norms_match_torch_and_vanish(sol):
+    torch = pytest.importorskip("torch")
+    T, B, C, H = 60, 2, 3, 8
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(C, H, nonlinearity="tanh").double()
+    x = rng.standard_normal((T, B, C))
+    xt = torch.tensor(x, requires_grad=True)
+    _, h_n = rnn(xt)
+    h_n.sum().backward()
+    ref = np.linalg.norm(xt.grad.numpy().reshape(T, -1), axis=1)
+    w = [getattr(rnn, n).detach().numpy() for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    ours = sol.tanh_rnn_input_gradient_norms(x, *w)
+    assert_close(ours, ref, rtol=1e-9, atol=1e-300)
+    assert ours[-1] > 1e-2 and ours[0] < 1e-8 * ours[-1]            # 60 steps back: gone

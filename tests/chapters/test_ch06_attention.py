@@ -1,7 +1,4 @@
-import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,31 +9,28 @@ from tinygrad_llm.functional.attention import additive_mask
 from tinygrad_llm.testing import assert_close
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "06_attention"
-spec = importlib.util.spec_from_file_location("ch06_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 rng = np.random.default_rng(0)
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_numpy_attention_equals_library(causal):
+def test_numpy_attention_equals_library(sol, causal):
     q, k, v = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 5))
     mask = np.tril(np.ones((4, 4), bool)) if causal else None
     assert_close(sol.attention_numpy(q, k, v, mask), F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v),
                                                                                     is_causal=causal), rtol=1e-12)
 
 
-def test_logit_variance_is_d_and_one_after_scaling():
+def test_logit_variance_is_d_and_one_after_scaling(sol):
     for d in (4, 64):
         assert sol.logit_variance(d) == pytest.approx(d, rel=0.05)
         assert sol.logit_variance(d, scaled=True) == pytest.approx(1.0, rel=0.05)
 
 
-def test_causal_additive_mask_equals_library():
+def test_causal_additive_mask_equals_library(sol):
     assert np.array_equal(sol.causal_additive_mask(5), additive_mask(5, 5, is_causal=True))
 
 
-def test_softmax_jacobian_matches_autograd_and_vanishes_when_saturated():
+def test_softmax_jacobian_matches_autograd_and_vanishes_when_saturated(sol):
     z = rng.standard_normal(5)
     J = sol.softmax_jacobian(z)
     for i in range(5):
@@ -46,10 +40,15 @@ def test_softmax_jacobian_matches_autograd_and_vanishes_when_saturated():
     assert np.abs(sol.softmax_jacobian(np.array([30.0, 0, 0, 0]))).max() < 1e-12
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("scaling.png", "heatmap.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     assert "fused == composed: True" in r.stdout
+
+
+def test_attention_matrix_bytes(sol):
+    B, h, T = 2, 3, 5
+    P = F.softmax(Tensor(rng.standard_normal((B, h, T, T)).astype(np.float32)), -1).numpy()
+    assert sol.attention_matrix_bytes(T, h, B) == P.nbytes
+    assert sol.attention_matrix_bytes(8192, 12, 8) == 25_769_803_776 == 24 * 2 ** 30

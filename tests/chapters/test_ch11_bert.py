@@ -1,8 +1,5 @@
-import importlib.util
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 
@@ -11,12 +8,9 @@ from tinygrad_llm.models.bert import BertConfig, BertModel
 from tinygrad_llm.nn import Parameter
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "11_bert"
-spec = importlib.util.spec_from_file_location("ch11_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
-def test_parameter_count_matches_the_model():
+def test_parameter_count_matches_the_model(sol):
     for V, P, L, C, I, H in [(30, 16, 1, 8, 12, 2), (50, 20, 2, 16, 40, 4)]:
         m = BertModel(BertConfig(vocab_size=V, max_position_embeddings=P, num_hidden_layers=L, hidden_size=C,
                                  intermediate_size=I, num_attention_heads=H))
@@ -25,7 +19,7 @@ def test_parameter_count_matches_the_model():
     assert round(sol.bert_num_parameters(30522, 512, 2, 6, 384, 1536) / 1e6, 1) == 22.7
 
 
-def test_cosine_matrix():
+def test_cosine_matrix(sol):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 7)) * rng.uniform(0.1, 10, size=(5, 1))
     S = sol.cosine_matrix(X)
@@ -35,7 +29,7 @@ def test_cosine_matrix():
                                 abs_tol=1e-12)
 
 
-def test_cls_embedding_is_the_first_token_of_the_encoder_output():
+def test_cls_embedding_is_the_first_token_of_the_encoder_output(sol):
     m = BertModel(BertConfig(vocab_size=30, max_position_embeddings=16, num_hidden_layers=1, hidden_size=8,
                              intermediate_size=12, num_attention_heads=2)).eval()
     h, _ = m(np.array([[2, 7, 9, 3], [2, 5, 3, 0]]), np.array([[1, 1, 1, 1], [1, 1, 1, 0]]))
@@ -44,7 +38,7 @@ def test_cls_embedding_is_the_first_token_of_the_encoder_output():
     np.testing.assert_allclose(e[0] * np.linalg.norm(h.data[0, 0]), h.data[0, 0], rtol=1e-5, atol=1e-6)
 
 
-def test_lr_matches_the_scheduler():
+def test_lr_matches_the_scheduler(sol):
     p = Parameter(np.zeros(2, np.float32))
     opt = optim.AdamW([p], lr=2e-5)
     sched = optim.LambdaLR(opt, optim.warmup_linear(5, 30))
@@ -54,10 +48,20 @@ def test_lr_matches_the_scheduler():
         sched.step()
 
 
-def test_run_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert (tmp_path / "similarity_heatmap.png").stat().st_size > 0
-    assert (tmp_path / "finetune_curve.png").stat().st_size > 0
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    assert (r.out / "similarity_heatmap.png").stat().st_size > 0
+    assert (r.out / "finetune_curve.png").stat().st_size > 0
     assert "nearest: 'A man is eating a piece of bread.'" in r.stdout   # MiniLM pairs the two eating sentences
+
+
+def test_a_passage_split_tests_on_plays_seen_in_training(sol):
+    rows = [(f"passage {i} of {play}", i % 3, play) for play in ("Hamlet", "Macbeth", "Twelfth Night", "Henry V")
+            for i in range(25)]
+    train, test = sol.split_by_passage(rows, 0.2, seed=1)
+    assert len(test) == 20 and len(train) == 80 and sorted(train + test) == sorted(rows)
+    assert sol.seen_play_fraction(train, test) == 1.0                 # every test play was trained on
+    by_play_train = [r for r in rows if r[2] != "Hamlet"]
+    by_play_test = [r for r in rows if r[2] == "Hamlet"]
+    assert sol.seen_play_fraction(by_play_train, by_play_test) == 0.0
+    assert sol.split_by_passage(rows, 0.2, seed=1) == (train, test)

@@ -1,7 +1,5 @@
 import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,13 +9,10 @@ from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM, permute_qk_for_interleaved_rope
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "12_pretrained"
-spec = importlib.util.spec_from_file_location("ch12_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
 @pytest.mark.parametrize("tied,kv", [(True, 2), (False, 6), (True, 1)])
-def test_llama_parameter_count_from_config(tied, kv):
+def test_llama_parameter_count_from_config(sol, tied, kv):
     cfg = LlamaConfig(vocab_size=40, hidden_size=24, intermediate_size=36, num_hidden_layers=3, num_attention_heads=6,
                       num_key_value_heads=kv, max_position_embeddings=16, tie_word_embeddings=tied)
     m = LlamaForCausalLM(cfg)
@@ -25,7 +20,7 @@ def test_llama_parameter_count_from_config(tied, kv):
     assert scaling.llama_parameters(3, 24, 36, kv, 4, 40, tied) == m.num_parameters()
 
 
-def test_kv_cache_bytes_match_the_cache_arrays():
+def test_kv_cache_bytes_match_the_cache_arrays(sol):
     cfg = LlamaConfig(vocab_size=40, hidden_size=24, intermediate_size=36, num_hidden_layers=3, num_attention_heads=6,
                       num_key_value_heads=2, max_position_embeddings=32)
     m = LlamaForCausalLM(cfg).eval()
@@ -38,14 +33,14 @@ def test_kv_cache_bytes_match_the_cache_arrays():
     assert sol.kv_cache_bytes(30, 3, 64, 2048) * 3 == sol.kv_cache_bytes(30, 9, 64, 2048)
 
 
-def test_training_days():
+def test_training_days(sol):
     n = scaling.gpt_parameters(96, 12288, n_ctx=2048)
     days = sol.training_days(n, 300e9, 1024 * 100e12)
     assert days == pytest.approx(6 * n * 300e9 / (1024 * 100e12) / 86400)
     assert 30 < days < 40 and sol.training_days(n, 300e9, 1024 * 100e12, 0.4) == pytest.approx(days / 0.4)
 
 
-def test_q4_1_block_by_hand():
+def test_q4_1_block_by_hand(sol):
     gguf = pytest.importorskip("gguf")
     from tinygrad_llm.io.gguf import GGUFFile
     w = np.random.default_rng(0).standard_normal((2, 32)).astype(np.float32)
@@ -63,7 +58,7 @@ def test_q4_1_block_by_hand():
         sol.dequantize_q4_1_block(b"\0" * 19)
 
 
-def test_unpermute_roundtrip_and_pairs():
+def test_unpermute_roundtrip_and_pairs(sol):
     w = np.arange(3 * 8 * 5).reshape(24, 5)
     p = permute_qk_for_interleaved_rope(w, 3)
     assert (sol.unpermute_qk(p, 3) == w).all() and not (p == w).all()
@@ -86,11 +81,9 @@ def test_flops_rules():
     assert abs(big - 12 * 96 * 12288 ** 2) / big < 0.005 and 1.74e11 < big < 1.76e11
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert (tmp_path / "scaling.png").stat().st_size > 1000 and (tmp_path / "rope.png").stat().st_size > 1000
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    assert (r.out / "scaling.png").stat().st_size > 1000 and (r.out / "rope.png").stat().st_size > 1000
     assert "| GPT-3 175B | 96 | 12288 | 96 |" in r.stdout
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("score(")]
     a, b = (float(x.split("=")[-1]) for x in lines[0].split(";"))

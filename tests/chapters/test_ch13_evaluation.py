@@ -1,8 +1,5 @@
-import importlib.util
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,15 +10,12 @@ from tinygrad_llm.metrics import (accuracy, confusion_matrix, corpus_bleu, perpl
 from tinygrad_llm.metrics.rouge import lcs_length
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "13_evaluation"
-spec = importlib.util.spec_from_file_location("ch13_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 labels = st.lists(st.integers(0, 3), min_size=1, max_size=40)
 
 
 @given(st.data())
-def test_prf_from_confusion_matches_the_library(data):
+def test_prf_from_confusion_matches_the_library(sol, data):
     y_true = data.draw(labels)
     y_pred = data.draw(st.lists(st.integers(0, 3), min_size=len(y_true), max_size=len(y_true)))
     cm = confusion_matrix(y_true, y_pred)
@@ -32,7 +26,7 @@ def test_prf_from_confusion_matches_the_library(data):
 
 
 @given(st.data())
-def test_micro_f1_is_accuracy(data):
+def test_micro_f1_is_accuracy(sol, data):
     y_true = data.draw(labels)
     y_pred = data.draw(st.lists(st.integers(0, 3), min_size=len(y_true), max_size=len(y_true)))
     micro = sol.micro_f1_from_confusion(confusion_matrix(y_true, y_pred))
@@ -45,12 +39,12 @@ words = st.lists(st.sampled_from(["to", "be", "or", "not", "that", "is", "the", 
 
 
 @given(words, words)
-def test_bleu_by_hand_equals_unsmoothed_library_bleu(hyp, ref):
+def test_bleu_by_hand_equals_unsmoothed_library_bleu(sol, hyp, ref):
     assert sol.bleu_by_hand(hyp, ref) == pytest.approx(corpus_bleu([hyp], [[ref]], smooth_method="none").score,
                                                        abs=1e-9)
 
 
-def test_mean_sentence_bleu_differs_from_corpus_bleu():
+def test_mean_sentence_bleu_differs_from_corpus_bleu(sol):
     refs = ["the cat sat on the mat", "a very long reference sentence about nothing in particular at all"]
     hyps = ["the cat sat on the mat", "a short guess"]
     mean = sol.mean_sentence_bleu(hyps, refs)
@@ -59,21 +53,19 @@ def test_mean_sentence_bleu_differs_from_corpus_bleu():
 
 
 @given(words, words)
-def test_recursive_lcs_equals_the_table(a, b):
+def test_recursive_lcs_equals_the_table(sol, a, b):
     assert sol.lcs_recursive(a, b) == lcs_length(a, b)
 
 
-def test_perplexity_from_cross_entropy():
+def test_perplexity_from_cross_entropy(sol):
     assert sol.perplexity_from_cross_entropy(1.5) == pytest.approx(perplexity(np.full(7, -1.5)))
     assert math.log2(sol.perplexity_from_cross_entropy(1.5)) == pytest.approx(1.5 / math.log(2))
 
 
-def test_walkthrough_runs_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+def test_walkthrough_runs_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
     for name in ("metrics_vs_noise.png", "confusion_matrix.png"):
-        assert (tmp_path / name).stat().st_size > 1000
+        assert (r.out / name).stat().st_size > 1000
     # the worked example of the text, by hand: 11/12, 7/11, 2/10, 1/9 matches, c = 12, r = 13
     by_hand = 100 * math.exp(1 - 13 / 12) * (11 / 12 * 7 / 11 * 2 / 10 * 1 / 9) ** 0.25
     assert f"BP = {math.exp(1 - 13 / 12):.4f}, BLEU = {by_hand:.2f}" in r.stdout

@@ -1,8 +1,5 @@
-import importlib.util
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,9 +8,6 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.distributed import alpha_beta_time, fit_alpha_beta, predict_step, ring_bytes
 
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "14_data_parallel"
-spec = importlib.util.spec_from_file_location("ch14_solutions", CHAPTER / "solutions.py")
-sol = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sol)
 
 
 def grad_of_mean_loss(w0, x, y):
@@ -22,7 +16,7 @@ def grad_of_mean_loss(w0, x, y):
     return w.grad.numpy()
 
 
-def test_unequal_shards_need_weights_not_the_plain_mean():
+def test_unequal_shards_need_weights_not_the_plain_mean(sol):
     rng = np.random.default_rng(0)
     x, y, w0 = rng.standard_normal((8, 3)), rng.standard_normal((8, 2)), rng.standard_normal((3, 2))
     full = grad_of_mean_loss(w0, x, y)
@@ -35,22 +29,23 @@ def test_unequal_shards_need_weights_not_the_plain_mean():
 
 
 @pytest.mark.parametrize("N", [2, 4, 8, 64])
-def test_the_ring_moves_n_times_less_than_allreduce_through_rank_0(N):
+def test_the_ring_moves_n_times_less_than_allreduce_through_rank_0(N, sol):
     M = 1_000_000
     assert sol.naive_allreduce_bytes(M, N) == pytest.approx(N * ring_bytes(M, N))
 
 
 @pytest.mark.parametrize("N", [4, 8, 64])
-def test_tree_is_faster_below_the_crossover_and_the_ring_above(N):
+def test_tree_is_faster_below_the_crossover_and_the_ring_above(N, sol):
     alpha, beta = 20e-6, 1.25e9
     M = sol.ring_tree_crossover(N, alpha, beta)
     assert sol.tree_allreduce_time(M, N, alpha, beta) == pytest.approx(float(alpha_beta_time(M, N, alpha, beta)))
+    assert sol.ring_time(M, N, alpha, beta) == pytest.approx(sol.tree_allreduce_time(M, N, alpha, beta))
     assert sol.tree_allreduce_time(M / 10, N, alpha, beta) < alpha_beta_time(M / 10, N, alpha, beta)
     assert sol.tree_allreduce_time(M * 10, N, alpha, beta) > alpha_beta_time(M * 10, N, alpha, beta)
     assert sol.ring_tree_crossover(2, alpha, beta) == 0.0              # N = 2: the ring is never slower
 
 
-def test_nodes_where_communication_shows():
+def test_nodes_where_communication_shows(sol):
     P, tokens, alpha, beta = 124_000_000, 8192, 50e-6, 1.25e9
     slow = sol.nodes_where_comm_shows(P, tokens, 1e9, alpha, beta, max_nodes=64)
     assert slow is None                                                   # a slow node hides everything
@@ -78,11 +73,10 @@ def test_predict_step_formula():
     assert q["step_s"] == pytest.approx(q["compute_s"] / 3 + q["comm_s"]) and q["efficiency"] < 1
 
 
-def test_walkthrough_runs_fast(tmp_path):
+def test_walkthrough_runs_fast(notebook):
     pytest.importorskip("mpi4py", reason="needs the distributed extra (mpi4py, mpich)")
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=400)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = notebook(f"{CHAPTER.name}/run.py")
+    tmp_path = r.out
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["fast"] and res["identity_max_abs_diff"] < 1e-12
     chk = res["allreduce"]["2"]["ring_check"]

@@ -1,12 +1,9 @@
-"""Chapter 16: the exercise solutions (CH16_MODULE=exercises checks your own exercises.py instead), the
+"""Chapter 16: the exercise solutions (``pytest --answers chapters/16_finetuning/exercises.py`` checks yours), the
 stubs, the walk-through's fast mode, and the recorded results the chapter's tables quote."""
 import importlib.util
 import inspect
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -28,7 +25,6 @@ def _load(name):
     return mod
 
 
-sol = _load(os.environ.get("CH16_MODULE", "solutions"))
 EXERCISES = ["lora_parameters", "merged_weight", "training_state_bytes", "answer_mask", "first_gradients"]
 
 
@@ -40,18 +36,18 @@ def test_every_exercise_has_a_stub_with_the_solution_signature():
             getattr(stubs, name)(*[None] * len(inspect.signature(getattr(stubs, name)).parameters))
 
 
-def test_lora_parameter_count_matches_apply_lora():
+def test_lora_parameter_count_matches_apply_lora(sol):
     cfg = LlamaConfig(vocab_size=40, hidden_size=24, intermediate_size=36, num_hidden_layers=2, num_attention_heads=6,
                       num_key_value_heads=2, max_position_embeddings=16)
     m = LlamaForCausalLM(cfg)
     apply_lora(m, ins.ALL_LINEAR, r=4)
-    shapes = _load("solutions").smollm2_linear_shapes(layers=2, C=24, kv=8, I=36)
+    shapes = _load("solutions")._smollm2_linear_shapes(layers=2, C=24, kv=8, I=36)
     assert sol.lora_parameters(shapes, 4) == count_parameters(m)[0]
-    smol = _load("solutions").smollm2_linear_shapes()
+    smol = _load("solutions")._smollm2_linear_shapes()
     assert sol.lora_parameters(smol, 8) == 2_442_240                   # 1.8 % of SmolLM2's 134.5 M
 
 
-def test_merged_weight_gives_the_adapted_outputs():
+def test_merged_weight_gives_the_adapted_outputs(sol):
     layer = LoRALinear(Linear(5, 3), r=2, alpha=3.0)
     layer.lora_B.weight.data = np.random.default_rng(0).standard_normal((3, 2)).astype(np.float32)
     x = np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32)
@@ -59,18 +55,18 @@ def test_merged_weight_gives_the_adapted_outputs():
     np.testing.assert_allclose(x @ W2.T + layer.bias.numpy(), layer(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_training_state_bytes():
+def test_training_state_bytes(sol):
     assert sol.training_state_bytes(100, 100) == 1600 and sol.training_state_bytes(100, 0) == 400
     full, lora = sol.training_state_bytes(134_515_008, 134_515_008), sol.training_state_bytes(136_957_248, 2_442_240)
     assert round(full / 2**30, 2) == 2.0 and round(lora / 2**20) == 550
 
 
-def test_answer_mask_equals_the_batch_builder():
+def test_answer_mask_equals_the_batch_builder(sol):
     enc = [(list(range(7)), 4), (list(range(3)), 1), (list(range(5)), 2)]
     np.testing.assert_array_equal(sol.answer_mask([7, 3, 5], [4, 1, 2]), ins.answer_batch(enc)[1])
 
 
-def test_first_gradients_match_autograd_and_b_zero_freezes_a():
+def test_first_gradients_match_autograd_and_b_zero_freezes_a(sol):
     rng = np.random.default_rng(2)
     x, g, A, B = rng.standard_normal((6, 5)), rng.standard_normal((6, 3)), rng.standard_normal((2, 5)), rng.standard_normal((3, 2))
     At, Bt = Tensor(A, requires_grad=True), Tensor(B, requires_grad=True)
@@ -82,10 +78,9 @@ def test_first_gradients_match_autograd_and_b_zero_freezes_a():
     assert np.abs(dA0).max() == 0 and np.abs(dB0).max() > 0
 
 
-def test_run_fast(tmp_path):
-    r = subprocess.run([sys.executable, str(CHAPTER / "run.py"), "--fast", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_run_fast(notebook):
+    r = notebook(f"{CHAPTER.name}/run.py")
+    tmp_path = r.out
     for fig in ("learning_curves.png", "instruct.png"):
         assert (tmp_path / fig).stat().st_size > 0
     assert "| naive Bayes, bag of words |" in r.stdout and "unmerged weight equal bit for bit: True" in r.stdout

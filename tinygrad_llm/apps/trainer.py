@@ -353,8 +353,9 @@ class Trainer:
         self._seed_rank()
         return self
 
-    def plot(self, path=None):
+    def plot(self, path=None, close: bool = True):
+        """The loss curves as a PNG (``out_dir/loss.png`` by default); ``close=False`` leaves the figure open."""
         from ..viz import plot_loss_curves
         path = path or Path(self.cfg.out_dir) / "loss.png"
         name = self.model_name or getattr(self.task, "name", "")
-        return plot_loss_curves(self.history, path, title=f"{name} training".strip())
+        return plot_loss_curves(self.history, path, title=f"{name} training".strip(), close=close)

@@ -1,4 +1,6 @@
-"""Plots for training runs: loss curves (train and validation) written as PNG with matplotlib's Agg backend.
+"""Plots for training runs: loss curves (train and validation) written as PNG with matplotlib (the Agg backend
+unless pyplot is already in use or this is a Jupyter kernel: a notebook keeps its inline backend and, with
+``close=False``, shows the plot).
 
 The training loss is noisy (one batch per point), so it is drawn faintly with an exponential moving
 average on top, $\\bar\\ell_t = \\beta\\,\\bar\\ell_{t-1} + (1-\\beta)\\,\\ell_t$ (bias-corrected by
@@ -18,11 +20,15 @@ def ema(values, beta: float = 0.9):
     return out
 
 
-def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cross-entropy (nats/token)"):
+def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cross-entropy (nats/token)",
+                     close: bool = True):
     """``history`` is the ``Trainer``'s: records with ``step`` and ``loss`` under ``"train"`` and ``"eval"``
-    (evaluations without a loss are skipped); writes a PNG to ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
+    (evaluations without a loss are skipped); writes a PNG to ``path``. ``close=False`` leaves the figure open
+    (a notebook then shows it)."""
+    import sys
+    if "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:   # command line: files only
+        import matplotlib
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
@@ -45,5 +51,6 @@ def plot_loss_curves(history: dict, path, title: str = "loss", ylabel: str = "cr
         ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return path

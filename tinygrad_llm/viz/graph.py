@@ -32,10 +32,11 @@ def to_dot(root, names: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def draw_graph(root, path, names: dict | None = None):
-    """Draw the graph with matplotlib, one column per depth from the leaves; save a PNG at ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
+def draw_graph(root, path, names: dict | None = None, close: bool = True):
+    """Draw the graph with matplotlib, one column per depth from the leaves; save a PNG at ``path``.
+
+    An op that uses the same tensor twice (``h * h``) gets two arrows from it, bent apart, since the backward
+    pass adds one contribution per use. ``close=False`` leaves the figure open (a notebook then shows it)."""
     import matplotlib.pyplot as plt
 
     names = names or {}
@@ -52,10 +53,15 @@ def draw_graph(root, path, names: dict | None = None):
     for t in order:
         x, y = pos[id(t)]
         if t._node is not None:
+            uses = [id(p) for p in t._node.parents]
+            seen: dict[int, int] = {}
             for p in t._node.parents:
                 px, py = pos[id(p)]
+                k, n = seen.get(id(p), 0), uses.count(id(p))
+                seen[id(p)] = k + 1
+                bend = 0.0 if n == 1 else 0.5 * (k - (n - 1) / 2)          # one arrow per use
                 ax.annotate("", xy=(x - 0.3, y), xytext=(px + 0.3, py),
-                            arrowprops=dict(arrowstyle="->", color="gray"))
+                            arrowprops=dict(arrowstyle="->", color="gray", connectionstyle=f"arc3,rad={bend}"))
             ax.text((x + pos[id(t._node.parents[0])][0]) / 2, y + 0.25, t._node.fn.__name__,
                     ha="center", fontsize=8, color="navy")
         color = "#c8f0c8" if t._node is None else "#cfe3f7"
@@ -67,5 +73,6 @@ def draw_graph(root, path, names: dict | None = None):
     ax.set_title("computation graph (forward: left to right; backward: right to left)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return path
