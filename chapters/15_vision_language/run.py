@@ -27,11 +27,11 @@ from tinygrad_llm.data import shapes as S  # noqa: E402
 from tinygrad_llm.io.image import read_png, write_png  # noqa: E402
 from tinygrad_llm.viz import ema  # noqa: E402
 
-from chapters.common import chapter_args  # noqa: E402
+from chapters.common import CHAPTERS, chapter_args  # noqa: E402
 
-args = chapter_args(__file__, __doc__)
+args = chapter_args("15_vision_language", __doc__)    # a notebook has no __file__
 out = args.out
-here = pathlib.Path(__file__).resolve().parent
+here = CHAPTERS / "15_vision_language"
 recorded = not args.fast and out.resolve() == (here / "figures").resolve()
 results_path = here / "results.json" if recorded else out / "results.json"
 results = {"fast": args.fast, "cores": os.cpu_count(), "runs": {}, "eval": {},

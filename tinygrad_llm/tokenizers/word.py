@@ -1,7 +1,7 @@
 r"""Word-level tokenizer for closed vocabularies (generated captions and questions): one id per word.
 
-Text is lower-cased and split into words and single other characters (punctuation),
-$$\mathrm{words}(s) = \mathrm{findall}(\texttt{\textbackslash w+|[\^{}\textbackslash w\textbackslash s]},\ \mathrm{lower}(s))$$
+Text is lower-cased and split into words and single other characters (punctuation): the words of
+$s$ are the matches of the regular expression ``\w+|[^\w\s]`` in $\mathrm{lower}(s)$,
 and each word gets its position in the vocabulary; ``decode`` joins the words with single spaces, so
 $\mathrm{decode}(\mathrm{encode}(s)) = s$ for text already in that form ("is there a red circle ?").
 Special tokens come first: ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2. A word outside the vocabulary
