@@ -12,15 +12,7 @@ settings.register_profile("thorough", deadline=None, max_examples=300,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def _cuda_available():
-    from tinygrad_llm import backend
-    return backend.cuda_available()
-
-
-# One suite for every backend: tests parametrised over DEVICES run on NumPy and, where a CUDA device
-# and CuPy are present, on CuPy too (marker `gpu`; skipped cleanly otherwise).
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
-    not _cuda_available(), reason="needs CuPy and a CUDA device (pip install -e .[gpu])")])]
+from devices import DEVICES  # noqa: E402,F401  (re-exported for older imports)
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from tinygrad_llm.functional import _dispatch
 from tinygrad_llm.testing import assert_close, gradcheck
 from tinygrad_llm.testing.strategies import arrays_st, broadcast_pair_st, shapes_st
 
-from conftest import DEVICES
+from devices import DEVICES
 
 
 @dataclass
