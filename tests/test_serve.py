@@ -377,8 +377,11 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
 
 def test_cli_serves_until_ctrl_c(checkpoint):
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # as from a terminal: a job started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler; the child starts with the default disposition
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_llm.cli", "serve", str(checkpoint), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)

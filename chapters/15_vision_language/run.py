@@ -69,7 +69,6 @@ for row, name in zip(axes, ("train", "test", "unseen")):
     row[0].set_ylabel(name, fontsize=11)
 fig.tight_layout()
 fig.savefig(out / "scenes.png", dpi=90)
-plt.close(fig)
 
 # %% [markdown]
 # ## 2. From pixels to image tokens: patchify, the ViT, pixel shuffle, the projector
@@ -105,7 +104,6 @@ for ax, step, title in ((axes[0], c.patch_size, f"{c.patch_size}x{c.patch_size}-
     ax.set_xticks([]), ax.set_yticks([])
 fig.tight_layout()
 fig.savefig(out / "patches.png", dpi=90)
-plt.close(fig)
 
 # %% [markdown]
 # ## 3. Training: stage 1 CLIP (InfoNCE only), stage 2 captions + questions + InfoNCE
@@ -162,7 +160,6 @@ ax2.set_title("stage 2: captions + questions + InfoNCE"), ax2.set_xlabel("step")
 ax2.legend(loc="upper center", fontsize=8), ax2b.legend(loc="center right", fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "training.png", dpi=100)
-plt.close(fig)
 
 # %% [markdown]
 # ## 4. Results: held-out scenes and unseen colour–shape pairs
@@ -232,7 +229,6 @@ for layer, row in enumerate(axes):
 fig.suptitle(f"decoder attention over the {P} image tokens: \"{said[pick]}\"", fontsize=9)
 fig.tight_layout()
 fig.savefig(out / "attention.png", dpi=100)
-plt.close(fig)
 print(f"attention figure for test scene {pick}: {said[pick]!r}")
 results["attention"] = {"scene": pick, "caption": said[pick], "image_share": shares}
 for layer, sh in shares.items():
@@ -282,13 +278,14 @@ else:
 # ## 8. Reading PNG files: one from the generator, one drawn with matplotlib
 # %%
 write_png(out / "scene.png", test.images[pick])
+shown = plt.figure(figsize=(1.5, 1.5))                   # the generator's file as read back, enlarged on screen
+plt.imshow(read_png(out / "scene.png")), plt.axis("off"), plt.title("scene.png", fontsize=8)
 fig = plt.figure(figsize=(0.32, 0.32), dpi=100, facecolor="black")
 ax = fig.add_axes((0, 0, 1, 1))
 ax.set_xlim(0, 32), ax.set_ylim(32, 0), ax.axis("off")
 ax.add_patch(plt.Circle((10, 12), 6, color=np.array(S.COLOURS["blue"]) / 255))
 ax.add_patch(plt.Rectangle((19, 17), 10, 10, color=np.array(S.COLOURS["yellow"]) / 255))
 fig.savefig(out / "drawn.png", facecolor="black")
-plt.close(fig)
 drawn = {}
 for name in ("scene.png", "drawn.png"):
     drawn[name] = app.caption_file(model, fmt, out / name)
