@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -6,14 +5,13 @@ import sys
 
 import numpy as np
 
+from chapter_helpers import load_module
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "15_vision_language"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"ch15_{name}", CHAPTER / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(CHAPTER / f"{name}.py", f"ch15_{name}")
 
 
 solutions, tables = _load("solutions"), _load("tables")

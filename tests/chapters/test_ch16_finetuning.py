@@ -1,6 +1,5 @@
 """Chapter 16: the exercise solutions (``pytest --answers chapters/16_finetuning/exercises.py`` checks yours), the
 stubs, the walk-through's fast mode, and the recorded results the chapter's tables quote."""
-import importlib.util
 import inspect
 import json
 import pathlib
@@ -15,14 +14,13 @@ from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM
 from tinygrad_llm.nn import Linear
 from tinygrad_llm.nn.lora import LoRALinear, apply_lora, count_parameters
 
+from chapter_helpers import load_module
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "16_finetuning"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"ch16_{name}", CHAPTER / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(CHAPTER / f"{name}.py", f"ch16_{name}")
 
 
 EXERCISES = ["lora_parameters", "merged_weight", "training_state_bytes", "answer_mask", "first_gradients"]
