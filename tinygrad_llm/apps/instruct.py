@@ -75,6 +75,16 @@ def _held_out(i: int) -> bool:
     return i % 5 == 0                                  # every fifth turn of a play is held out
 
 
+def _draw(pools, sizes, rng, make):
+    """(train, test) examples: from each pool up to its size of distinct items, drawn in turn, each made into
+    an example by ``make``."""
+    out = []
+    for pool, n in zip(pools, sizes):
+        pick = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+        out.append([make(*pool[j]) for j in pick])
+    return out[0], out[1]
+
+
 def play_examples(play_turns: dict, n_train: int, n_test: int, rng: np.random.Generator):
     """A sentence of 6..20 words and three titles (the right one and two others) -> the right title.
     ``play_turns``: title -> ``turns(text)``."""
@@ -92,11 +102,7 @@ def play_examples(play_turns: dict, n_train: int, n_test: int, rng: np.random.Ge
         return {"task": "play", "instruction": f"Which play is this line from: {opts[0]}, {opts[1]} or {opts[2]}? "
                 f"Answer with the title only.\n{line}", "answer": title, "options": opts}
 
-    out = []
-    for pool, n in zip(pools, (n_train, n_test)):
-        pick = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
-        out.append([ex(*pool[j]) for j in pick])
-    return out[0], out[1]
+    return _draw(pools, (n_train, n_test), rng, ex)
 
 
 def speaker_examples(play_turns: dict, n_train: int, n_test: int, rng: np.random.Generator):
@@ -120,11 +126,7 @@ def speaker_examples(play_turns: dict, n_train: int, n_test: int, rng: np.random
         return {"task": "speaker", "instruction": f"{a}: {_words(sa, 12)}\n{b}: {_words(sb, 12)}\n"
                 f"Who speaks next: {o[0]}, {o[1]} or {o[2]}? Answer with the name only.", "answer": nxt, "options": o}
 
-    out = []
-    for pool, n in zip(pools, (n_train, n_test)):
-        pick = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
-        out.append([ex(*pool[j]) for j in pick])
-    return out[0], out[1]
+    return _draw(pools, (n_train, n_test), rng, ex)
 
 
 def build_instructions(n_train_per_task: int = 200, n_test_per_task: int = 30, plays=None, seed: int = 0):
