@@ -12,9 +12,6 @@ settings.register_profile("thorough", deadline=None, max_examples=300,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-from devices import DEVICES  # noqa: E402,F401  (re-exported for older imports)
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same global seed, so failures repeat."""
