@@ -13,7 +13,8 @@ documentation build do so to run every notebook in fast mode).
 As a script, matplotlib draws into files only (the Agg backend); in a notebook the figures also show inline.
 
 ``args.results.record(key, value)`` stores a number the chapter text quotes in ``results.json`` next to the
-figures; the chapter tests check the text against the recorded file of the last full run."""
+figures; the chapter tests check the text against the recorded file of the last full run. The file also
+records the number of CPUs and the load average when the run started, so a timed number keeps its context."""
 from __future__ import annotations
 
 import argparse
@@ -113,7 +114,8 @@ def chapter_args(chapter: str, doc: str | None = None, seed: int = 0, argv=None,
     args = parser.parse_args(argv)
     args.out = default_out(chapter, args.fast) if args.out is None else pathlib.Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    args.results = Results(args.out / results, chapter=chapter, fast=args.fast)
+    args.results = Results(args.out / results, chapter=chapter, fast=args.fast,
+                           machine={"cpus": os.cpu_count(), "load_average_at_start": list(os.getloadavg())})
     print(f"chapter {chapter}, {'fast' if args.fast else 'full'} run: figures and {results} go to {args.out}")
     manual_seed(seed)
     return args
