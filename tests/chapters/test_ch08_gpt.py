@@ -2,6 +2,7 @@ import math
 import pathlib
 
 import numpy as np
+from chapter_helpers import assert_quoted, recorded
 
 from tinygrad_llm import optim
 from tinygrad_llm.models.gpt import GPT, GPTConfig
@@ -69,3 +70,49 @@ def test_clip_by_global_norm_matches_the_library(sol):
             np.testing.assert_allclose(c, p.grad.numpy(), rtol=1e-12)
         new_norm = math.sqrt(sum((c ** 2).sum() for c in clipped))
         assert new_norm <= max_norm * (1 + 1e-9) and (max_norm < total or new_norm == total)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The chapter text against the numbers of the walk-through's last full run (chapters/08_gpt/figures/results.json).
+
+def ch08_fields(r):
+    t, corpus = r["training"], r["corpus"]
+    curve = [loss for _, loss in t["eval"]]
+    fields = {"chars": f"{corpus['characters'] / 1e6:.1f}", "V": corpus["vocabulary"],
+              "lnV": f"{math.log(corpus['vocabulary']):.2f}", "first": f"{t['first_train_loss']:.2f}",
+              "steps": f"{t['steps']:,}", "every": f"{t['eval'][0][0]:,}", "last_step": f"{t['eval'][-1][0]:,}",
+              "curve": ", ".join(f"{x:.2f}" for x in curve[:-1]), "final": f"{curve[-1]:.3f}",
+              "cpu": f"{t['seconds']['cpu']:,.0f}", "wall": f"{t['seconds']['wall']:,.0f}",
+              "load": f"{t['load_average_at_end'][1]:.1f}", "cpus": r["machine"]["cpus"],
+              "threads": "one thread" if t["threads"]["numba_threads"] == 1 else f"{t['threads']['numba_threads']} threads"}
+    for name, row in r["sizes"].items():
+        fields[f"size_{name}"] = f"{row['L']} | {row['H']} | {row['C']} | {row['T']} | {row['parameters']:,} | " \
+                       f"{row['train_flops_per_token']:,}"
+    return fields
+
+
+def test_readme_quotes_the_recorded_run():
+    assert_quoted(CHAPTER, ch08_fields(recorded(CHAPTER)), [
+        "| `cpu` | {size_cpu} |", "| `baby` | {size_baby} |", "| `gpt2` (V = 50257) | {size_gpt2} |",
+        "starts at $\\ln V$ ({lnV} for the {V} characters of this corpus)",
+        "({chars} M characters, {V} distinct)",
+        "{steps} steps with {threads}",
+        "The first batch's loss is {first}, close to $\\ln {V} = {lnV}$",
+        "the validation loss after every {every} steps is {curve} and, at step {last_step}, {final}",
+        "falling at every evaluation, more slowly towards the end",
+        "({cpu} s of CPU time; {wall} s wall, with a 5-minute load average of {load} on the {cpus} cores at the end)"])
+
+
+def test_the_recorded_run_learns_as_the_text_says():
+    t = recorded(CHAPTER)["training"]
+    V = recorded(CHAPTER)["corpus"]["vocabulary"]
+    assert abs(t["first_train_loss"] - math.log(V)) < 0.15            # untrained: close to uniform
+    curve = [loss for _, loss in t["eval"]]
+    assert t["steps"] == 1000 and len(curve) == 10
+    drops = -np.diff(curve)
+    assert (drops > 0).all()                                         # falls at every evaluation ...
+    assert drops[-3:].max() < drops[:4].min()                        # ... more slowly towards the end
+    sizes = recorded(CHAPTER)["sizes"]
+    for row in sizes.values():
+        C, L, V, T = row["C"], row["L"], row["V"], row["T"]
+        assert row["parameters"] == V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C
