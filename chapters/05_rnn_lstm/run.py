@@ -2,7 +2,6 @@
 # %%
 import time
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -16,7 +15,7 @@ from tinygrad_llm.data import load_shakespeare
 from chapters.common import chapter_args
 
 args = chapter_args("05_rnn_lstm", __doc__)
-out = args.out
+out, results = args.out, args.results
 
 # %% [markdown]
 # ## 1. One step of the cell, by hand and by LSTMCell
@@ -54,14 +53,23 @@ def composed_layer(x):
 
 timings = {}
 for name, fn in [("fused sequence node", lambda x: lstm(x)[0]), ("composed cells", composed_layer)]:
-    xs.grad = None
-    t0 = time.perf_counter()
-    y = fn(xs)
-    (y * y).sum().backward()
-    timings[name] = (time.perf_counter() - t0, y.numpy(), xs.grad.numpy())
-(ta, ya, ga), (tb, yb, gb) = timings.values()
-print(f"outputs equal: {np.allclose(ya, yb, atol=1e-5)}, input gradients equal: {np.allclose(ga, gb, atol=1e-4)}")
-print(f"forward+backward, T={T}: fused {ta * 1e3:.1f} ms, composed {tb * 1e3:.1f} ms ({tb / ta:.1f}x)")
+    best = None
+    for _ in range(1 if args.fast else 3):                # the fastest of three: the least disturbed by other jobs
+        xs.grad = None
+        t0, c0 = time.perf_counter(), time.process_time()
+        y = fn(xs)
+        (y * y).sum().backward()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        best = (min(wall, best[0]), min(cpu, best[1])) if best else (wall, cpu)
+    timings[name] = (best, y.numpy(), xs.grad.numpy())
+((wa, ca), ya, ga), ((wb, cb), yb, gb) = timings.values()
+same = {"outputs": bool(np.allclose(ya, yb, atol=1e-5)), "input_gradients": bool(np.allclose(ga, gb, atol=1e-4))}
+print(f"outputs equal: {same['outputs']}, input gradients equal: {same['input_gradients']}")
+print(f"forward+backward, T={T}: fused {ca * 1e3:.1f} ms, composed {cb * 1e3:.1f} ms of CPU time ({cb / ca:.1f}x; "
+      f"wall {wa * 1e3:.1f} / {wb * 1e3:.1f} ms)")
+results.record("fused_vs_composed", {"T": T, "B": B, "C": C, "H": H, "equal": same,
+                                     "fused_seconds": {"wall": wa, "cpu": ca},
+                                     "composed_seconds": {"wall": wb, "cpu": cb}})
 
 # %% [markdown]
 # ## 3. Gradient flow through time: the forget gate decides how far back a gradient reaches
@@ -69,6 +77,7 @@ print(f"forward+backward, T={T}: fused {ta * 1e3:.1f} ms, composed {tb * 1e3:.1f
 T, C, H = (30, 4, 8) if args.fast else (120, 8, 32)
 x = np.random.default_rng(1).standard_normal((T, 1, C))
 fig, ax = plt.subplots(figsize=(6.4, 4))
+flow = {}
 for bf in (-2.0, 0.0, 2.0, 4.0):
     tg.manual_seed(0)
     with tg.backend.default_dtype(np.float64):
@@ -81,6 +90,8 @@ for bf in (-2.0, 0.0, 2.0, 4.0):
     norms = np.linalg.norm(xt.grad.numpy().reshape(T, -1), axis=1)
     ax.semilogy(T - 1 - np.arange(T), norms, label=f"forget bias {bf:+.0f}  (sigma = {1 / (1 + np.exp(-bf)):.2f})")
     print(f"forget bias {bf:+.0f}: |dc_T/dx_(T-k)| at k=0: {norms[-1]:.2e}, k={T - 1}: {norms[0]:.2e}")
+    flow[f"{bf:+.0f}"] = norms[::-1]                       # index k: k steps back from the last input
+results.record("gradient_flow", {"T": T, "C": C, "H": H, "norms_by_k": flow})
 ax.set_xlabel("k (steps back from the last one)")
 ax.set_ylabel(r"$\|\partial\, \sum c_T / \partial x_{T-k}\|$")
 ax.set_title("LSTM gradient flow vs forget-gate bias")
@@ -132,6 +143,9 @@ for step in range(steps):
     pos += chunk
     losses.append(loss.item())
 print(f"truncated BPTT: loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.3f} nats/char over {steps} chunks")
+results.record("tbptt", {"characters": len(text), "vocabulary": V, "streams": B, "chunk": chunk, "hidden": H,
+                         "steps": steps, "first10_mean_loss": np.mean(losses[:10]),
+                         "last10_mean_loss": np.mean(losses[-10:]), "losses": losses})
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 ax.plot(losses, lw=0.8)
 ax.set_xlabel(f"chunk of {chunk} characters x {B} streams")

@@ -1,7 +1,9 @@
+import math
 import pathlib
 
 import numpy as np
 import pytest
+from chapter_helpers import assert_quoted, recorded
 
 import tinygrad_llm.nn as nn
 from tinygrad_llm import Tensor, backend
@@ -69,3 +71,41 @@ def test_tanh_rnn_gradient_norms_match_torch_and_vanish(sol):
     ours = sol.tanh_rnn_input_gradient_norms(x, *w)
     assert_close(ours, ref, rtol=1e-9, atol=1e-300)
     assert ours[-1] > 1e-2 and ours[0] < 1e-8 * ours[-1]            # 60 steps back: gone
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The chapter text against the numbers of the walk-throughs' last full runs (figures/results.json from run.py).
+
+def ch05_fields(r):
+    g, fc, tb = r["gradient_flow"], r["fused_vs_composed"], r["tbptt"]
+    far = {bias: norms[-1] for bias, norms in g["norms_by_k"].items()}     # the first input, T - 1 steps back
+    return {"T": g["T"], "C": g["C"], "H": g["H"], "kmax": g["T"] - 1, "exp0": round(math.log10(far["+0"])),
+            "far0": f"{far['+0']:.1e}", "far4": f"{far['+4']:.0f}",
+            "fT": fc["T"], "fB": fc["B"], "fC": fc["C"], "fH": fc["H"],
+            "fused_ms": f"{fc['fused_seconds']['cpu'] * 1e3:.0f}", "composed_ms": f"{fc['composed_seconds']['cpu'] * 1e3:.0f}",
+            "speedup": f"{fc['composed_seconds']['cpu'] / fc['fused_seconds']['cpu']:.1f}",
+            "tH": tb["hidden"], "chars": f"{tb['characters']:,}", "chunks": tb["steps"],
+            "first": f"{tb['first10_mean_loss']:.2f}", "last": f"{tb['last10_mean_loss']:.2f}"}
+
+
+def test_readme_quotes_the_recorded_run():
+    assert_quoted(CHAPTER, ch05_fields(recorded(CHAPTER)), [
+        "for an untrained LSTM ({C} inputs, {H} hidden units, {T} steps)",
+        "the gradient from {kmax} steps back (the first input) is about $10^{{{exp0}}}$ ({far0})",
+        "it is still above 1 ({far4})",
+        "({fT} steps, batch {fB}, {fC} inputs, {fH} hidden units; the fastest of three runs): the fused node took "
+        "{fused_ms} ms of CPU time against {composed_ms} ms for the loop of composed cells, {speedup} times faster, "
+        "with equal outputs and gradients",
+        "In the full run ({tH} hidden units, {chars} characters, {chunks} chunks) the loss, averaged over ten chunks, "
+        "falls from {first} over the first ten to {last} nats per character over the last ten"])
+
+
+def test_the_recorded_run_shows_what_the_text_says():
+    r = recorded(CHAPTER)
+    far = {bias: norms[-1] for bias, norms in r["gradient_flow"]["norms_by_k"].items()}
+    assert far["+0"] < 1e-20 < 1 < far["+4"]                              # vanished at sigma 0.5, alive at 0.98
+    assert far["-2"] < far["+0"] < far["+2"] < far["+4"]                  # the larger the forget bias, the further
+    fc = r["fused_vs_composed"]
+    assert fc["equal"] == {"outputs": True, "input_gradients": True}
+    assert fc["fused_seconds"]["cpu"] < fc["composed_seconds"]["cpu"]
+    assert r["tbptt"]["last10_mean_loss"] < r["tbptt"]["first10_mean_loss"] - 1
