@@ -29,8 +29,9 @@ rng = np.random.default_rng(0)
 start_wall, start_cpu = time.perf_counter(), os.times()
 
 
-def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3):
-    """Fastest of ``repeats`` timings, each averaging enough calls to fill ``budget / repeats`` s.
+def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3, cpu=False):
+    """Fastest of ``repeats`` timings (wall seconds per call), each averaging enough calls to fill
+    ``budget / repeats`` s; with ``cpu=True`` also the CPU seconds per call of that repeat (all threads).
 
     It first sleeps a moment: OpenBLAS workers keep spinning ~0.1 s after a call and would
     compete with whatever runs next (section 5 shows why that matters on 2 cores)."""
@@ -39,13 +40,13 @@ def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3):
     t0 = time.perf_counter()
     fn()
     number = max(1, int(budget / repeats / max(time.perf_counter() - t0, 1e-7)))
-    best = math.inf
+    best = (math.inf, math.inf)
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(number):
             fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+        best = min(best, ((time.perf_counter() - t0) / number, (time.process_time() - c0) / number))
+    return best if cpu else best[0]
 
 
 info = kernels.threading_info()
@@ -173,12 +174,15 @@ print(f"max error in ulp: {exp_ulp};"
 # ## 5. Threads are not free: serial vs prange
 # %%
 row_counts = [4, 16, 64] if args.fast else [16, 64, 128, 256, 512, 1024, 4096]
-serial, parallel = [], []
+serial, parallel, cpu_us = [], [], {"serial": [], "prange": []}
 for r in row_counts:
     v = rng.standard_normal((r, 1024)).astype(np.float32)
     yv = np.empty_like(v)
-    serial.append(best_time(lambda: ksoftmax._forward_serial(v, yv)) * 1e6)
-    parallel.append(best_time(lambda: ksoftmax._forward_parallel(v, yv)) * 1e6)
+    for name, times, f in (("serial", serial, ksoftmax._forward_serial),
+                           ("prange", parallel, ksoftmax._forward_parallel)):
+        wall, cpu = best_time(lambda: f(v, yv), cpu=True)
+        times.append(wall * 1e6)
+        cpu_us[name].append(cpu * 1e6)
     print(f"softmax ({r}, 1024): serial {serial[-1]:8.0f} us   prange {parallel[-1]:8.0f} us")
 elems = [r * 1024 for r in row_counts]
 # A parallel loop costs L to start, then P threads share the work: prange ~ L + serial / P. The smallest size
@@ -188,7 +192,8 @@ pool_us = parallel[0] - serial[0] / P
 ns_per_element = serial[-1] * 1e3 / elems[-1]
 faster = [e for e, s_, p_ in zip(elems, serial, parallel) if p_ < s_]
 args.results.record("threads_crossover", {
-    "elements": elems, "serial_us": serial, "prange_us": parallel, "threads": P, "pool_start_us": pool_us,
+    "elements": elems, "serial_us": serial, "prange_us": parallel, "cpu_us": cpu_us, "threads": P,
+    "pool_start_us": pool_us,
     "serial_ns_per_element": ns_per_element, "pool_start_in_elements": pool_us * 1e3 / ns_per_element,
     "prange_faster_from": faster[0] if faster else None, "PARALLEL_MIN": ksoftmax.PARALLEL_MIN})
 print(f"starting the pool: ~{pool_us:.0f} us, the serial time of {pool_us * 1e3 / ns_per_element:,.0f} elements;"

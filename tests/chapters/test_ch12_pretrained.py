@@ -142,6 +142,7 @@ def test_readme_quotes_the_recorded_run():
         "{skip_share} of the whole prefill ({prefill} GFLOP",
         "the tokenizer's {tokens} tokens and {merges} merges", "file's {tokens} tokens and {merges} merges",
         "by at most ${diff}$ (the logits reach {logit}), and 20 greedy tokens are identical",
-        "at most {new} new tokens per prompt: {rate_lo}–{rate_hi} tokens/s, {cpu_lo}–{cpu_hi} s of CPU time per prompt, on "
+        "at most {new} new tokens per prompt: {rate_lo}–{rate_hi} tokens/s, {cpu_lo}–{cpu_hi} s of CPU time per "
+        "prompt, on "
         "{cpus} cores at a load average of {load}",
         "{gen0}", "{gen1}", "{gen2}", "> {chat} ..."])
