@@ -3,6 +3,11 @@
     python bench/kernels.py              # everything (a few minutes on 2 cores)
     python bench/kernels.py --quick      # fewer repeats, smaller sizes skipped
     python bench/kernels.py --threading  # also: BLAS next to an `omp` vs a `workqueue` Numba pool
+    python bench/kernels.py --json F     # also write every row (rates, ratios, wall and CPU seconds per call,
+                                         # the load average before and after) to the JSON file F
+
+The full walk-through of chapter 02 (`python chapters/02_kernels/run.py`) runs ``--threading --json`` and
+records the rows with its own numbers; the chapter's tables quote that record.
 
 Prints GFLOP/s (matmul) or GB/s (memory-bound ops: bytes read + written once) and the ratio of
 each Numba kernel to NumPy and to torch (``torch.set_num_threads(2)``). Best of several runs.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import os
 import subprocess
@@ -42,7 +48,8 @@ SETTLE_S = 0.15   # OpenBLAS and OpenMP workers keep spinning for up to ~0.1 s a
 
 
 def best_times(fns, min_time=0.2, rounds=5):
-    """Time several functions in interleaved rounds and keep each one's fastest round.
+    """Time several functions in interleaved rounds and keep each one's fastest round: {name: (wall seconds
+    per call, CPU seconds per call of the whole process in that round)}, or None for a missing contender.
 
     Interleaving spreads noise from other processes on the two cores over all contenders. Before
     each timed chunk we sleep ``SETTLE_S`` so the thread pool of the previous library (OpenBLAS,
@@ -57,20 +64,24 @@ def best_times(fns, min_time=0.2, rounds=5):
         t0 = time.perf_counter()
         fn()
         number[name] = max(1, int(min_time / rounds / max(time.perf_counter() - t0, 1e-7)))
-    best = {name: math.inf for name in number}
+    best = {name: (math.inf, math.inf) for name in number}
     for _ in range(rounds):
         for name in number:
             fn = fns[name]
             time.sleep(SETTLE_S)
             fn()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(number[name]):
                 fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / number[name])
+            wall, cpu = (time.perf_counter() - t0) / number[name], (time.process_time() - c0) / number[name]
+            if wall < best[name][0]:
+                best[name] = (wall, cpu)
     return {name: best.get(name) for name in fns}
 
 
-ROWS = []
+ROWS = []          # one dict per printed row, what --json writes
+WINNERS = {}       # the dispatch rule's pick for each attention shape it raced
+THREADING = []     # the --threading rows
 
 
 def compare(name, unit, work, numba_fn, numpy_fn, torch_fn=None, min_time=0.2, rounds=5):
@@ -81,10 +92,14 @@ def compare(name, unit, work, numba_fn, numpy_fn, torch_fn=None, min_time=0.2, r
 
 
 def row(name, unit, work, t_numba, t_numpy, t_torch):
-    rate = lambda t: work / t / 1e9 if t else float("nan")  # noqa: E731
-    r_np = t_numpy / t_numba
-    r_t = t_torch / t_numba if t_torch else float("nan")
-    ROWS.append((name, unit, rate(t_numba), rate(t_numpy), rate(t_torch), r_np, r_t))
+    """One row from the (wall, CPU) seconds per call of each contender (t_torch None without torch)."""
+    rate = lambda t: work / t[0] / 1e9 if t else float("nan")  # noqa: E731
+    r_np = t_numpy[0] / t_numba[0]
+    r_t = t_torch[0] / t_numba[0] if t_torch else float("nan")
+    ROWS.append({"case": name, "unit": f"{unit}/s", "numba": rate(t_numba), "numpy": rate(t_numpy),
+                 "torch": rate(t_torch) if t_torch else None, "vs_numpy": r_np, "vs_torch": r_t if t_torch else None,
+                 "seconds_per_call": {k: {"wall": t[0], "cpu": t[1]} for k, t in
+                                      (("numba", t_numba), ("numpy", t_numpy), ("torch", t_torch)) if t}})
     print(f"{name:<44} {unit:>6} {rate(t_numba):9.2f} {rate(t_numpy):9.2f} {rate(t_torch):9.2f}"
           f" {r_np:8.2f}x {r_t:8.2f}x", flush=True)
 
@@ -131,6 +146,7 @@ def bench_attention(quick):
                 lambda: np.matmul(p, v), lambda: torch.bmm(tp, tv))
         np.testing.assert_allclose(K.matmul(q, kt), q @ kt, atol=1e-4)      # runs the race
         key = (bh, 64, 32, 64, q.dtype.str)
+        WINNERS[f"Q K^T (BH={bh})"] = kmm.WINNER[key]
         print(f"{'  kernels.matmul rule picks for Q K^T:':<44} {kmm.WINNER[key]}")
 
 
@@ -243,6 +259,8 @@ def bench_threading():
             print(f"{layer:<10} failed: {out.stderr.strip().splitlines()[-1:]}")
             continue
         name, alone, best, med, launch = out.stdout.split()
+        THREADING.append({"layer": name, "gemm_alone": float(alone), "gemm_after_numba_best": float(best),
+                          "gemm_after_numba_median": float(med), "softmax_us": float(launch)})
         print(f"{name:<10} {alone:>10} {best:>17} {med:>8} {launch:>21}")
 
 
@@ -251,11 +269,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer sizes")
     ap.add_argument("--threading", action="store_true", help="also compare Numba threading layers")
     ap.add_argument("--only", default="", help="comma list: matmul,attention,linear,softmax,exp")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
+    load_before, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
     info = K.threading_info()
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else '-'}, numba threads "
           f"{info['numba_threads']} (layer {info['numba_layer_requested']}), BLAS {info['blas']}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}, "
+          f"load {load_before[0]:.1f} / {load_before[1]:.1f} / {load_before[2]:.1f} on {os.cpu_count()} cores")
     parts = {"matmul": bench_matmul, "attention": bench_attention, "linear": bench_linear_gelu,
              "softmax": bench_softmax, "exp": bench_exp}
     for name, fn in parts.items():
@@ -264,6 +285,27 @@ def main(argv=None):
     if args.threading:
         bench_threading()
     print(f"\nnumba threading layer in use: {K.threading_info()['numba_layer_active']}")
+    if args.json:
+        record = {"command": ["bench/kernels.py", *(argv if argv is not None else sys.argv[1:])],
+                  "numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": info["blas"],
+                  "numba_threads": info["numba_threads"], "numba_layer": K.threading_info()["numba_layer_active"],
+                  "cpus": os.cpu_count(), "cpu_model": _cpu_model(),
+                  "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+                  "seconds": {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0},
+                  "rows": ROWS, "attention_rule_picks": WINNERS, "threading": THREADING}
+        with open(args.json, "w") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
+        print(f"rows written to {args.json}")
+
+
+def _cpu_model() -> str | None:
+    """The processor's name as the OS reports it (Linux), or None."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None)
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ Decoding: greedy ``generate`` of ``--new`` tokens after a short prompt (both sid
 generate; ours applies the thread policy of generation/threads.py), tokens/s = new tokens / time.
 Prefill: one forward over a ``--prompt``-token prompt keeping the last position's logits (``logits_to_keep=1``
 on both sides), tokens/s = prompt tokens / time. Targets (issue 15): decoding >= 1.0x transformers at
-1 and 2 threads and no collapse with a busy core, prefill >= 0.8x.
+1 and 2 threads and no collapse with a busy core, prefill >= 0.8x. Each row also gives the ratio of process
+CPU times and each side's CPU time over its wall time (near 1: one busy thread; near 2: both cores), which
+tells a side that used more threads than it was given from one that was simply faster.
 """
 from __future__ import annotations
 
@@ -86,13 +88,16 @@ def main():
             a, b = n / t["ours"].median, n / t["hf"].median
             rows.append(f"| SmolLM2 {what} ({n} tokens), {args.threads} thread{'s' if args.threads > 1 else ''}"
                         f"{', busy core' if busy else ''} | {a:.1f} tok/s ±{t['ours'].spread:.0%} | "
-                        f"{b:.1f} tok/s ±{t['hf'].spread:.0%} | {a / b:.2f}x |")
+                        f"{b:.1f} tok/s ±{t['hf'].spread:.0%} | {a / b:.2f}x | "
+                        f"{t['hf'].cpu / t['ours'].cpu:.2f}x | {t['ours'].cpu / t['ours'].median:.2f} / "
+                        f"{t['hf'].cpu / t['hf'].median:.2f} |")
             print(rows[-1], flush=True)
     finally:
         if busy:
             busy.kill()
     print(f"\n{title}; {load()} at the end; greedy tokens identical to transformers' (8 new): {same}")
-    print("| benchmark | tinygrad_llm | transformers | ratio (tokens/s ours / theirs) |\n|---|---|---|---|")
+    print("| benchmark | tinygrad_llm | transformers | ratio (tokens/s ours / theirs) | CPU-time ratio (theirs / ours) "
+          "| CPU / wall (ours / theirs) |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

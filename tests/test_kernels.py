@@ -284,7 +284,20 @@ def _draw_adam(rng, d, dtype, layout):
     return (p, g, m, v, t, 1e-2, 0.9, 0.999, 1e-8, wd, decoupled), {}, 10
 
 
+def _draw_lstm_cell(rng, d, dtype, layout):
+    B, H = d(dims), d(dims)
+    return (make(rng, (B, 4 * H), dtype, layout, 3.0), make(rng, (B, H), dtype, layout)), {}, 10
+
+
+def _draw_lstm_cell_backward(rng, d, dtype, layout):
+    (z, c_prev), _, _ = _draw_lstm_cell(rng, d, dtype, layout)
+    a, _, tc = D.ROUTES["lstm_cell_forward"].reference(z, c_prev)
+    gc = make(rng, c_prev.shape, dtype, layout) if d(st.booleans()) else None   # None: no gradient reaches c_t
+    return (a, c_prev, tc, make(rng, c_prev.shape, dtype, layout), gc), {}, 10
+
+
 DRAW = {
+    "lstm_cell_forward": _draw_lstm_cell, "lstm_cell_backward": _draw_lstm_cell_backward,
     "matmul": _draw_matmul, "adam_update": _draw_adam,
     "softmax_forward": _draw_softmax, "softmax_backward": _draw_softmax_backward,
     "cross_entropy_forward": _draw_ce, "cross_entropy_backward": _draw_ce_backward,
@@ -442,6 +455,11 @@ def _ops(rng, dtype):
                             rng.standard_normal((6, 5, 3)).astype(dtype)]),
         "matmul_broadcast": (lambda a, c: F.matmul(a, c),
                              [x, rng.standard_normal((1, 5, 2)).astype(dtype)]),
+        "lstm_cell": (lambda z, c: F.lstm_cell(z, c)[0] * F.lstm_cell(z, c)[1],
+                      [rng.standard_normal((3, 8)).astype(dtype) * 2, x[0, :3, :2]]),
+        "lstm_sequence": (lambda z, h, c, w: F.lstm_sequence(z, h, c, w),
+                          [rng.standard_normal((4, 3, 8)).astype(dtype), x[0, :3, :2], x[1, :3, 3:],
+                           rng.standard_normal((8, 2)).astype(dtype)]),
     }
 
 
@@ -476,7 +494,8 @@ def test_functional_op_gradcheck_both_paths(kernels_on, name):
 def test_functional_ops_really_call_the_kernels(monkeypatch):
     calls = []
     wired = ("softmax_forward", "softmax_backward", "cross_entropy_forward", "cross_entropy_backward",
-             "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward", "matmul")
+             "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward", "matmul",
+             "lstm_cell_forward", "lstm_cell_backward")
     for name in wired:
         route = D.ROUTES[name]
         spy = lambda *a, _f=route.kernel, _n=name, **k: calls.append(_n) or _f(*a, **k)  # noqa: E731

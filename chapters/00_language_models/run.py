@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 from chapters.common import chapter_args
 
 args = chapter_args("00_language_models", __doc__)
-out = args.out
+out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
+t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. Text becomes integers
@@ -45,6 +46,7 @@ ids = encode(text)
 train_ids, val_ids = train_val_split(ids, val_fraction=0.1)
 V = tok.vocab_size
 print(f"corpus: {len(text):,} characters, vocabulary V = {V}, train {len(train_ids):,} / val {len(val_ids):,}")
+results.record("corpus", {"characters": len(text), "vocab_size": V, "train": len(train_ids), "val": len(val_ids)})
 print("encode('To be') =", encode("To be").tolist(), "-> decode:", repr(decode(encode("To be"))))
 
 # %% [markdown]
@@ -58,7 +60,10 @@ for c, lp in zip(phrase, log_p):
     print(f"  P({c!r:5} | previous two chars) = {math.exp(lp):.4f}")
 print(f"log P({phrase!r}) = {log_p.sum():.3f}  (sum of the log-probabilities above)")
 scrambled = "".join(sorted(phrase))
-print(f"log P({scrambled!r}) = {tri.log_prob_sequence(encode(scrambled)).sum():.3f}  (same letters, less likely)")
+log_p_scrambled = tri.log_prob_sequence(encode(scrambled))
+print(f"log P({scrambled!r}) = {log_p_scrambled.sum():.3f}  (same letters, less likely)")
+results.record("phrase", {"text": phrase, "p": np.exp(log_p), "log_p": log_p.sum(), "scrambled": scrambled,
+                          "log_p_scrambled": log_p_scrambled.sum()})
 
 # %% [markdown]
 # ## 3. The autoregressive loop: predict a distribution, choose, append, repeat
@@ -68,16 +73,23 @@ prompt = "ROMEO.\n"
 p = model5.probs(encode(prompt)[-4:])
 top = np.argsort(p)[::-1][:5]
 print("most likely next characters after", repr(prompt), [(decode([i]), round(float(p[i]), 3)) for i in top])
+# How much of each sample is real words: the share of its words that occur as words in the training text.
+train_words = set(text[:len(train_ids)].split())    # the training part is the first 90 %
+samples = {}
 for n in (2, 3, 5):
     m = tri if n == 3 else model5 if n == 5 else NGramLM(n, V).fit(train_ids)
     sample = decode(m.sample(encode(prompt), 120 if args.fast else 300, rng=0))
-    print(f"\n--- {n}-gram sample (seed 0) ---\n{prompt}{sample}")
+    words = sample.split()
+    known = sum(w in train_words for w in words) / max(len(words), 1)
+    samples[n] = {"text": sample, "known_words": known}
+    print(f"\n--- {n}-gram sample (seed 0; {known:.0%} of its words occur in the training text) ---\n{prompt}{sample}")
+results.record("samples", samples)
 
 # %% [markdown]
 # ## 4. Perplexity: how surprised is the model by text it has not seen?
 # $\mathrm{PPL} = \exp(-\frac1N\sum_t \log p_t)$. The uniform model has PPL = V.
 # %%
-uniform = perplexity(np.full(len(val_ids), -math.log(V)))
+uniform = results.record("uniform_ppl", perplexity(np.full(len(val_ids), -math.log(V))))
 print(f"uniform model: PPL = {uniform:.1f} = V")
 
 orders = range(1, 5) if args.fast else range(1, 7)
@@ -85,11 +97,12 @@ methods = {"add-k (k=0.01)": dict(smoothing="add_k", k=0.01), "add-k (k=1)": dic
            "Jelinek-Mercer (λ=0.8)": dict(smoothing="jelinek_mercer", lam=0.8),
            "Kneser-Ney": dict(smoothing="kneser_ney")}
 table = {name: [] for name in methods}
-fit_seconds = []
+fit_seconds, fit_cpu_seconds = [], []
 for n in orders:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     kn = NGramLM(n, V, smoothing="kneser_ney").fit(train_ids)   # continuation counts below the top order
     fit_seconds.append(time.perf_counter() - t0)
+    fit_cpu_seconds.append(time.process_time() - c0)
     raw = NGramLM(n, V, smoothing="add_k").fit(train_ids)       # raw counts: add-k and Jelinek-Mercer
     for name, params in methods.items():
         m = kn if params["smoothing"] == "kneser_ney" else raw
@@ -100,6 +113,8 @@ print("\nvalidation perplexity (character level)")
 print("n  " + "".join(f"{name:>24}" for name in methods) + "   fit s")
 for i, n in enumerate(orders):
     print(f"{n}  " + "".join(f"{table[name][i]:>24.3f}" for name in methods) + f"   {fit_seconds[i]:.2f}")
+results.record("validation_ppl", {"orders": list(orders), **table})
+results.record("kneser_ney_fit_seconds", {"wall": fit_seconds, "cpu": fit_cpu_seconds})
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 for name in methods:
@@ -136,4 +151,6 @@ fig.tight_layout()
 fig.savefig(out / "ppl_vs_k.png", dpi=110)
 for n, (k, ppl) in best.items():
     print(f"add-k, n = {n}: best k = {k:.4g}, validation PPL = {ppl:.3f}")
+results.record("best_add_k", {n: {"k": k, "ppl": ppl} for n, (k, ppl) in best.items()})
+results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
 print("figures written to", out)

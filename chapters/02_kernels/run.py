@@ -1,9 +1,12 @@
 """Chapter 02 — Kernels, the walk-through. Run: python chapters/02_kernels/run.py [--fast] [--out DIR]"""
 # %%
+import json
 import math
 import os
+import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -18,15 +21,17 @@ from tinygrad_llm.kernels import softmax as ksoftmax
 from tinygrad_llm.kernels.fast_exp import exp as fast_exp
 from tinygrad_llm.kernels.matmul import WINNER, bmm
 
-from chapters.common import chapter_args
+from chapters.common import CHAPTERS, chapter_args
 
 args = chapter_args("02_kernels", __doc__)
 out = args.out
 rng = np.random.default_rng(0)
+start_wall, start_cpu = time.perf_counter(), os.times()
 
 
-def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3):
-    """Fastest of ``repeats`` timings, each averaging enough calls to fill ``budget / repeats`` s.
+def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3, cpu=False):
+    """Fastest of ``repeats`` timings (wall seconds per call), each averaging enough calls to fill
+    ``budget / repeats`` s; with ``cpu=True`` also the CPU seconds per call of that repeat (all threads).
 
     It first sleeps a moment: OpenBLAS workers keep spinning ~0.1 s after a call and would
     compete with whatever runs next (section 5 shows why that matters on 2 cores)."""
@@ -35,16 +40,19 @@ def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3):
     t0 = time.perf_counter()
     fn()
     number = max(1, int(budget / repeats / max(time.perf_counter() - t0, 1e-7)))
-    best = math.inf
+    best = (math.inf, math.inf)
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(number):
             fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+        best = min(best, ((time.perf_counter() - t0) / number, (time.process_time() - c0) / number))
+    return best if cpu else best[0]
 
 
-print("threading:", kernels.threading_info())
+info = kernels.threading_info()
+args.results.record("threads", {"numba": info["numba_threads"], "layer": info["numba_layer_active"],
+                                "blas": info["blas"]})
+print("threading:", info)
 
 # %% [markdown]
 # ## 1. From C = AB to loops: the ladder, each rung equal to np.matmul
@@ -70,6 +78,7 @@ for n in sizes:
         gflops[name].append(2 * n ** 3 / best_time(lambda: f(a, b)) / 1e9)
     print(f"n={n:5d} " + "  ".join(f"{k}: {v[-1]:6.1f}" for k, v in gflops.items()) + "  GFLOP/s")
 
+args.results.record("matmul_gflops", {"n": sizes, **gflops})
 fig, ax = plt.subplots(figsize=(6.4, 4))
 for name, ys in gflops.items():
     ax.plot(sizes, ys, marker="o", label=name)
@@ -96,6 +105,8 @@ kt = k.swapaxes(-1, -2)                                 # K^T as a view, as atte
 t_blas = best_time(lambda: np.matmul(q, kt))
 t_numba = best_time(lambda: bmm(q, kt))
 kernels.matmul(q, kt)                                   # the first call of a shape runs the race
+args.results.record("attention_race", {"shape": [bh, 64, 32], "blas_us": t_blas * 1e6, "numba_us": t_numba * 1e6,
+                                       "pick": WINNER.get((bh, 64, 32, 64, q.dtype.str))})
 print(f"Q K^T ({bh},64,32)@({bh},32,64): BLAS {t_blas * 1e6:.0f} us, Numba {t_numba * 1e6:.0f} us;"
       f" rule picks {WINNER.get((bh, 64, 32, 64, q.dtype.str), 'blas (no race: NUMBA_DISABLE_JIT is set)')}")
 
@@ -127,6 +138,7 @@ for shape in shapes:
     print(f"softmax {shape}: NumPy expression {gb / t_np:5.2f} GB/s, fused Numba {gb / t_nb:5.2f} GB/s,"
           f" ratio {t_np / t_nb:.2f}x")
 
+args.results.record("softmax_gbs", {s: {"numpy": r[0], "numba": r[1]} for s, r in sm_rates.items()})
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 pos = np.arange(len(sm_rates))
 ax.bar(pos - 0.2, [r[0] for r in sm_rates.values()], 0.4, label="NumPy: e = exp(x - max); e / sum(e)")
@@ -140,26 +152,53 @@ fig.savefig(out / "softmax_gbs.png", dpi=110)
 # %% [markdown]
 # ## 4. An exp that vectorises
 # %%
+# The error in ulp (units in the last place of the result's type) against the exact value, computed in a wider
+# type: float64 for float32 results, NumPy's long double (64-bit mantissa on x86) for float64 ones.
+wide = {np.float32: np.float64, np.float64: np.longdouble}
+exp_ulp = {}
+for dt in (np.float32, np.float64):
+    if dt is np.float64 and np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
+        continue                                        # no wider type on this platform
+    v = rng.uniform(-80, 80, 1 << (12 if args.fast else 22)).astype(dt)
+    exact = np.exp(v.astype(wide[dt]))
+    ulp = np.spacing(exact.astype(dt)).astype(wide[dt])
+    exp_ulp[np.dtype(dt).name] = {name: float(np.max(np.abs(f(v).astype(wide[dt]) - exact) / ulp))
+                                  for name, f in (("fast_exp", fast_exp), ("np.exp", np.exp))}
+args.results.record("exp_max_ulp", exp_ulp)
 v = rng.uniform(-80, 80, 1 << (12 if args.fast else 22)).astype(np.float32)
-ulp = np.abs(fast_exp(v).astype(np.float64) - np.exp(v.astype(np.float64))) \
-    / np.spacing(np.exp(v.astype(np.float64)).astype(np.float32))
-print(f"fast exp float32: max error {ulp.max():.2f} ulp;"
-      f" {v.nbytes * 2 / best_time(lambda: fast_exp(v)) / 1e9:.1f} GB/s vs np.exp"
+print(f"max error in ulp: {exp_ulp};"
+      f" float32 {v.nbytes * 2 / best_time(lambda: fast_exp(v)) / 1e9:.1f} GB/s vs np.exp"
       f" {v.nbytes * 2 / best_time(lambda: np.exp(v)) / 1e9:.1f} GB/s")
 
 # %% [markdown]
 # ## 5. Threads are not free: serial vs prange
 # %%
 row_counts = [4, 16, 64] if args.fast else [16, 64, 128, 256, 512, 1024, 4096]
-serial, parallel = [], []
+serial, parallel, cpu_us = [], [], {"serial": [], "prange": []}
 for r in row_counts:
     v = rng.standard_normal((r, 1024)).astype(np.float32)
     yv = np.empty_like(v)
-    serial.append(best_time(lambda: ksoftmax._forward_serial(v, yv)) * 1e6)
-    parallel.append(best_time(lambda: ksoftmax._forward_parallel(v, yv)) * 1e6)
+    for name, times, f in (("serial", serial, ksoftmax._forward_serial),
+                           ("prange", parallel, ksoftmax._forward_parallel)):
+        wall, cpu = best_time(lambda: f(v, yv), cpu=True)
+        times.append(wall * 1e6)
+        cpu_us[name].append(cpu * 1e6)
     print(f"softmax ({r}, 1024): serial {serial[-1]:8.0f} us   prange {parallel[-1]:8.0f} us")
-fig, ax = plt.subplots(figsize=(6.4, 3.6))
 elems = [r * 1024 for r in row_counts]
+# A parallel loop costs L to start, then P threads share the work: prange ~ L + serial / P. The smallest size
+# gives L; the largest the serial time per element, so L is worth L / (per element) elements of one thread.
+P = info["numba_threads"]
+pool_us = parallel[0] - serial[0] / P
+ns_per_element = serial[-1] * 1e3 / elems[-1]
+faster = [e for e, s_, p_ in zip(elems, serial, parallel) if p_ < s_]
+args.results.record("threads_crossover", {
+    "elements": elems, "serial_us": serial, "prange_us": parallel, "cpu_us": cpu_us, "threads": P,
+    "pool_start_us": pool_us,
+    "serial_ns_per_element": ns_per_element, "pool_start_in_elements": pool_us * 1e3 / ns_per_element,
+    "prange_faster_from": faster[0] if faster else None, "PARALLEL_MIN": ksoftmax.PARALLEL_MIN})
+print(f"starting the pool: ~{pool_us:.0f} us, the serial time of {pool_us * 1e3 / ns_per_element:,.0f} elements;"
+      f" prange is faster from {faster[0] if faster else 'none of the sizes'} elements on")
+fig, ax = plt.subplots(figsize=(6.4, 3.6))
 ax.loglog(elems, serial, marker="o", label="one thread")
 ax.loglog(elems, parallel, marker="o", label="prange, 2 threads")
 ax.axvline(ksoftmax.PARALLEL_MIN, color="gray", ls="--", label="PARALLEL_MIN")
@@ -195,4 +234,28 @@ for flag in ("0", "1"):
                        env={**os.environ, "NUMBA_DISABLE_JIT": flag})
     print(f"NUMBA_DISABLE_JIT={flag}: softmax_row is a {r.stdout.strip()}")
     assert r.returncode == 0, r.stderr
+
+# %% [markdown]
+# ## 8. The benchmark of the chapter's tables: bench/kernels.py, against NumPy and PyTorch in one process
+# A full run runs all of it (a few minutes); a fast run only its exp rows. The rows are recorded with the load
+# average before and after, and the chapter's tables quote the recorded run.
+# %%
+bench = CHAPTERS.parent / "bench" / "kernels.py"
+if not bench.is_file():
+    print(f"skipping the benchmark: {bench} is not here (it ships with the repository, not the package)")
+else:
+    with tempfile.TemporaryDirectory() as tmp:
+        record = pathlib.Path(tmp) / "kernels.json"
+        options = ["--quick", "--only", "exp"] if args.fast else ["--threading"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHAPTERS.parent), os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run([sys.executable, str(bench), *options, "--json", str(record)], capture_output=True,
+                           text=True, env=env)
+        print(r.stdout)
+        assert r.returncode == 0, r.stderr[-2000:]
+        args.results.record("bench", json.loads(record.read_text()))
+
+end = os.times()
+args.results.record("seconds", {"wall": time.perf_counter() - start_wall,
+                                "cpu": sum(end[:4]) - sum(start_cpu[:4]),       # this process and its children
+                                "load_average_at_end": list(os.getloadavg())})
 print("chapter 02 done")

@@ -4,12 +4,14 @@ Run: python chapters/03_tokenization/run.py [--fast] [--out DIR]
 """
 # %%
 import time
+import unicodedata
 from collections import Counter
 
 import numpy as np
 
 from tinygrad_llm.data import get_batch, load_shakespeare, train_val_split
-from tinygrad_llm.tokenizers import ByteLevelBPE, CharTokenizer, WordPiece, clean_text, gpt2, pretokenize
+from tinygrad_llm.data.corpus import play_titles
+from tinygrad_llm.tokenizers import ByteLevelBPE, CharTokenizer, WordPiece, clean_text, gpt2, pretokenize, ucd
 from tinygrad_llm.tokenizers.bpe import bytes_to_unicode
 from tinygrad_llm.tokenizers.wordpiece import BasicTokenizer
 
@@ -18,7 +20,8 @@ import matplotlib.pyplot as plt
 from chapters.common import chapter_args
 
 args = chapter_args("03_tokenization", __doc__)
-out = args.out
+out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
+t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. The corpus and cleaning
@@ -29,7 +32,10 @@ text = load_shakespeare()
 if args.fast:
     text = text[:200_000]
 train_text, val_text = train_val_split(text, val_fraction=0.1)
-print(f"corpus: {len(text):,} characters; train {len(train_text):,} / validation {len(val_text):,}")
+print(f"corpus: {len(play_titles())} texts, {len(text):,} characters; train {len(train_text):,} / "
+      f"validation {len(val_text):,}")
+results.record("corpus", {"texts": len(play_titles()), "characters": len(text), "train": len(train_text),
+                          "val": len(val_text)})
 
 messy = "  Crème\u00a0brûlée\u200b costs\t$5 —\x07 ¡Olé!  "
 print("raw:    ", repr(messy))
@@ -43,6 +49,7 @@ print("uncased, no accents:", repr(clean_text(messy, lowercase=True, accents=Fal
 # %%
 char_tok = CharTokenizer.train(train_text, unk_token="<unk>")
 print(f"characters: V = {char_tok.vocab_size}, tokens/char = 1.000 by construction")
+results.record("characters", {"distinct": len(set(train_text)), "vocab_size": char_tok.vocab_size})
 
 words_train = Counter(w.strip() for w in pretokenize(train_text) if w.strip())
 words_val = [w.strip() for w in pretokenize(val_text) if w.strip()]
@@ -55,6 +62,7 @@ print(f"words: {len(words_train):,} distinct in training; validation OOV rate by
 for k, r in oov.items():
     print(f"  top {k:>6,} words: {100 * r:5.2f} % of validation words are unknown")
 print(f"words: {len(words_val) / len(val_text):.3f} tokens/char (pieces of the GPT-2 pattern, spaces dropped)")
+results.record("words", {"distinct": len(words_train), "oov": oov})
 
 # %% [markdown]
 # ## 3. Byte-level BPE: learn merges
@@ -62,14 +70,19 @@ print(f"words: {len(words_val) / len(val_text):.3f} tokens/char (pieces of the G
 # prefix of the merges of a larger one, so one training run gives every size.
 # %%
 max_merges = 4000 if not args.fast else 300
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 bpe = ByteLevelBPE.train(train_text, vocab_size=256 + max_merges + 1)
-train_s = time.perf_counter() - t
-print(f"trained {len(bpe.merges)} merges in {train_s:.1f} s")
+train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
+print(f"trained {len(bpe.merges)} merges in {train_s:.1f} s ({train_cpu:.1f} s of CPU time)")
 b2u = bytes_to_unicode()
 show = lambda tok: "".join(b2u[b] for b in tok)                                           # noqa: E731
 print("first 12 merges:", ", ".join(f"{show(a)}+{show(b)}" for a, b in bpe.merges[:12]))
-print("longest tokens:", sorted((show(t) for t in bpe.vocab), key=len)[-5:])
+longest = sorted(bpe.vocab, key=lambda tok: (-len(tok), tok))[:6]                     # longest first, ties A-Z
+print("longest tokens:", [show(t) for t in longest])
+as_text = lambda tok: tok.decode("utf-8", errors="replace")                              # noqa: E731
+results.record("bpe_training", {"merges": len(bpe.merges), "seconds": {"wall": train_s, "cpu": train_cpu},
+                                "first_merges": [[as_text(a), as_text(b)] for a, b in bpe.merges[:12]],
+                                "longest_tokens": [as_text(t) for t in longest]})
 
 
 def bpe_with(n_merges):
@@ -86,6 +99,8 @@ for n in merge_counts:
     tok = bpe_with(n)
     bpe_curve.append((tok.vocab_size, len(tok.encode(val_text)) / len(val_text)))
     print(f"  BPE {tok.vocab_size:5d} tokens: {bpe_curve[-1][1]:.3f} tokens/char on validation")
+results.record("bpe_curve", {"merges": merge_counts, "vocab_size": [v for v, _ in bpe_curve],
+                             "tokens_per_char": [r for _, r in bpe_curve]})
 sample = "Shall I compare thee to a summer's day?"
 ids = bpe.encode(sample)
 print(f"{sample!r} -> {[show(bpe.id_to_bytes[i]) for i in ids]}")
@@ -102,8 +117,26 @@ try:
         print(f"GPT-2 {s!r}: {ids} = {[show(g.id_to_bytes[i]) for i in ids]}")
     gpt2_point = (g.vocab_size, len(g.encode(val_text)) / len(val_text))
     print(f"GPT-2 on validation: {gpt2_point[1]:.3f} tokens/char")
+    results.record("gpt2", {"vocab_size": g.vocab_size, "tokens_per_char": gpt2_point[1],
+                            "tokens_of": {s: len(g.encode(s)) for s in ["日本語 🙂", "日"]}})
 except FileNotFoundError as e:
     print(e)
+
+# %% [markdown]
+# The pre-tokenisation pattern asks whether a character is a letter (\p{L}) or a number (\p{N}). The answer
+# depends on the Unicode version: count the code points on which Python's own tables and the pinned ones
+# (Unicode 16.0, tiktoken's) disagree.
+# %%
+def letter_or_number(category):
+    return [category(chr(o))[0] in "LN" for o in range(0x110000) if not ucd.is_surrogate(o)]
+
+
+old, new = np.array(letter_or_number(unicodedata.category)), np.array(letter_or_number(ucd.category))
+gained, lost = int((new & ~old).sum()), int((old & ~new).sum())
+print(f"letters or numbers in the pinned Unicode {ucd.UNICODE_VERSION} but not in Python's "
+      f"{unicodedata.unidata_version}: {gained:,} code points (and {lost} the other way round)")
+results.record("unicode", {"python": unicodedata.unidata_version, "pinned": ucd.UNICODE_VERSION,
+                           "letter_or_number_gained": gained, "letter_or_number_lost": lost})
 
 # %% [markdown]
 # ## 5. WordPiece: greedy longest match, and a vocabulary trained on the corpus
@@ -111,9 +144,11 @@ except FileNotFoundError as e:
 basic = BasicTokenizer()
 print("basic tokenizer:", basic("Thou art more lovely, and more TEMPERATE!"))
 wp_max = 4000 if not args.fast else 400
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 wp = WordPiece.train(train_text, vocab_size=wp_max)
-print(f"trained a WordPiece vocabulary of {wp.vocab_size} in {time.perf_counter() - t:.1f} s")
+wp_s, wp_cpu = time.perf_counter() - t, time.process_time() - c
+print(f"trained a WordPiece vocabulary of {wp.vocab_size} in {wp_s:.1f} s ({wp_cpu:.1f} s of CPU time)")
+pieces = {w: wp.tokenize(w) for w in ("unthinkably", "temperate")}
 print("pieces:", wp.tokenize("Thou art more lovely and more temperate, unthinkably"))
 full_vocab = [wp.itos[i] for i in range(wp.vocab_size)]
 alphabet = sum(1 for tok in full_vocab if len(tok.replace("##", "")) == 1 or tok.startswith("["))
@@ -127,6 +162,9 @@ for size in wp_sizes:
     unk = tok.encode(val_text, add_special_tokens=False).count(tok.unk_id)
     print(f"  WordPiece {size:5d} tokens: {wp_curve[-1][1]:.3f} tokens/char, {unk} [UNK] "
           f"({n / val_words:.2f} pieces per word)")
+results.record("wordpiece", {"vocab_size": wp.vocab_size, "seconds": {"wall": wp_s, "cpu": wp_cpu}, "pieces": pieces,
+                             "curve": {"vocab_size": [v for v, _ in wp_curve],
+                                       "tokens_per_char": [r for _, r in wp_curve]}})
 
 # %% [markdown]
 # ## 6. Vocabulary size vs sequence length
@@ -160,6 +198,8 @@ ids = np.array(bpe.encode(train_text), dtype=np.int64)
 train_ids, val_ids = train_val_split(ids, val_fraction=0.1)
 x, y = get_batch(train_ids, batch_size=4, block_size=8, rng=np.random.default_rng(0))
 print(f"encoded training text: {len(ids):,} ids (from {len(train_text):,} characters)")
+results.record("encoded", {"characters": len(train_text), "ids": len(ids)})
 print("x[0] =", x[0].tolist())
 print("y[0] =", y[0].tolist(), "(x shifted by one)")
 print("x[0] decodes to", repr(bpe.decode(x[0])))
+results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})

@@ -1,6 +1,6 @@
 """Chapter 04 — Embeddings and the output softmax. Run: python chapters/04_embeddings_softmax/run.py [--fast] [--out DIR]"""
 # %%
-
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,7 +14,8 @@ from tinygrad_llm.data import load_shakespeare
 from chapters.common import chapter_args
 
 args = chapter_args("04_embeddings_softmax", __doc__)
-out = args.out
+out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
+t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. Characters to ids
@@ -46,6 +47,7 @@ np.add.at(counts, (train[:-1], train[1:]), 1)
 p_mle = (counts + 1e-12) / (counts + 1e-12).sum(1, keepdims=True)
 nll_mle = -np.log(p_mle[train[:-1], train[1:]]).mean()
 print(f"train NLL of the counting MLE bigram: {nll_mle:.4f} nats/char (uniform would be {np.log(V):.4f})")
+results.record("counting_mle", {"characters": len(text), "vocab_size": V, "train_nll": nll_mle})
 
 # %% [markdown]
 # ## 4. A neural bigram LM: logits = Linear(Embedding(w_{t-1})), trained by cross-entropy
@@ -62,7 +64,7 @@ class BigramLM(nn.Module):
         return self.out(self.emb(prev))
 
 
-def train_model(make_opt, steps, batch=256, seed=1):
+def train_model(make_opt, steps, batch, seed=1):
     tg.manual_seed(seed)
     model = BigramLM(V, C)
     opt = make_opt(model.parameters())
@@ -80,17 +82,25 @@ def train_model(make_opt, steps, batch=256, seed=1):
     return model, losses, val_loss
 
 
-steps = 60 if args.fast else 3000
+steps, batch = (60 if args.fast else 3000), 256
 runs = {
     "SGD lr=1": lambda p: optim.SGD(p, lr=1.0),
     "SGD lr=1, momentum 0.9": lambda p: optim.SGD(p, lr=1.0, momentum=0.9),
     "Adam lr=0.01": lambda p: optim.Adam(p, lr=0.01),
 }
-curves = {}
+block = max(1, steps // 30)                                 # the recorded curve: means of 30 blocks of steps
+curves, summary = {}, {}
 for name, make in runs.items():
-    model, losses, val_loss = train_model(make, steps)
+    model, losses, val_loss = train_model(make, steps, batch)
     curves[name] = losses
-    print(f"{name:24s} final train loss {np.mean(losses[-20:]):.4f}  val loss {val_loss:.4f}")
+    with tg.no_grad():                                      # (V, V): P(next | previous) for every previous char
+        p_learned = F.softmax(model(np.arange(V)), axis=-1).numpy()
+    train_nll = -(counts * np.log(p_learned)).sum() / counts.sum()   # the NLL of the whole training text
+    summary[name] = {"train_nll": train_nll, "val_nll": val_loss, "last_20_batches": np.mean(losses[-20:]),
+                     "block_means": np.asarray(losses[:block * (steps // block)]).reshape(-1, block).mean(1)}
+    print(f"{name:24s} training text NLL {train_nll:.4f} (last 20 batches {np.mean(losses[-20:]):.4f})  "
+          f"val loss {val_loss:.4f}")
+results.record("training", {"steps": steps, "batch": batch, "block": block, "runs": summary})
 
 fig, ax = plt.subplots(figsize=(6.4, 4))
 for name, losses in curves.items():
@@ -124,3 +134,5 @@ fig.tight_layout()
 fig.savefig(out / "bigram_probs.png", dpi=120)
 kl = np.sum(p_mle * (np.log(p_mle) - np.log(p_model)), axis=1) @ (counts.sum(1) / counts.sum())
 print(f"KL(counts || model), averaged over previous chars: {kl:.4f} nats")
+results.record("kl_counts_to_adam", kl)
+results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})

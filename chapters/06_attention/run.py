@@ -23,6 +23,7 @@ keys = np.eye(4)                                           # four keys, orthogon
 values = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
 query = 6.0 * keys[[1]]                                    # a query close to key 1
 out_ = F.scaled_dot_product_attention(Tensor(query), Tensor(keys), Tensor(values), scale=1.0).numpy()
+args.results.record("lookup_output", out_[0])
 print("query ~ key 1 -> output", np.round(out_, 3), "(value 1 is [0, 1])")
 
 # %% [markdown]
@@ -52,6 +53,9 @@ for d in dims:
         stats[name].append((p.max(-1).mean(), (p * (1 - p)).max(-1).mean()))
     print(f"d_k={d:5d}: var(q.k) = {logits.var():8.1f}; mean max prob unscaled {stats['unscaled'][-1][0]:.3f}, "
           f"scaled {stats['scaled'][-1][0]:.3f}")
+args.results.record("saturation", {"keys": T, "samples": n, "d_k": dims,
+                                   **{name: {"max_weight": [s[0] for s in st], "max_slope": [s[1] for s in st]}
+                                      for name, st in stats.items()}})
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for name, st in stats.items():
     axes[0].semilogx(dims, [s[0] for s in st], "o-", label=name, base=2)
@@ -97,5 +101,5 @@ fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight (each row sums to 1)
 fig.tight_layout()
 fig.savefig(out / "heatmap.png", dpi=120)
 same_char = np.array([[line[i] == line[j] for j in range(len(line))] for i in range(len(line))])
-mass = (w * same_char).sum(-1).mean()
+mass = args.results.record("same_character_mass", (w * same_char).sum(-1).mean())
 print(f"average attention mass on earlier copies of the same character (incl. itself): {mass:.3f}")

@@ -25,9 +25,14 @@ print("| model | L | C | heads | parameters | forward GFLOP/token | 12 L C^2 sha
 print("|---|---:|---:|---:|---:|---:|---:|")
 for name, L, C, H, n, gf, share in rows:
     print(f"| {name} | {L} | {C} | {H} | {n:,} | {gf:.2f} | {share:.1%} |")
+args.results.record("table", rows)
 n175 = rows[-1][4]
-print(f"GPT-3 175B, 300B tokens: 6 N D = {scaling.training_flops(n175, 300e9):.3e} FLOPs "
-      f"(the GPT-3 paper reports 3.14e23)")
+embedding_share = {r[0]: (s.vocab_size + s.n_ctx) * s.d_model / r[4]                  # (V + T) C of N
+                   for r, s in zip(rows, scaling.GPT2_FAMILY + scaling.GPT3_FAMILY)}
+args.results.record("embedding_share", embedding_share)
+print("embedding share of the parameters:", {k: f"{v:.1%}" for k, v in embedding_share.items()})
+train175 = args.results.record("gpt3_175b_training_flops", scaling.training_flops(n175, 300e9))
+print(f"GPT-3 175B, 300B tokens: 6 N D = {train175:.3e} FLOPs (the GPT-3 paper reports 3.14e23)")
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 for fam, marker in ((scaling.GPT2_FAMILY, "o"), (scaling.GPT3_FAMILY, "s")):
@@ -60,6 +65,7 @@ c1, s1 = rope_angles(d, [30, 37], 100000.0, dtype=np.float64)
 rq, rk = np.random.default_rng(0).standard_normal((2, 1, d))
 a = rope(tg.Tensor(np.concatenate([rq, rk])), c0, s0).numpy()
 b = rope(tg.Tensor(np.concatenate([rq, rk])), c1, s1).numpy()
+args.results.record("rope_scores", {"3,10": a[0] @ a[1], "30,37": b[0] @ b[1]})
 print(f"score(q at 3, k at 10) = {a[0] @ a[1]:.6f}; score(q at 30, k at 37) = {b[0] @ b[1]:.6f}")
 
 # %% [markdown]
@@ -77,8 +83,22 @@ print(f"tiny Llama: {tiny.num_parameters():,} parameters; cached vs full logits 
       f"{np.abs(np.concatenate(steps, 1) - full).max():.2e}")
 smol = LlamaConfig()
 kv = 2 * smol.num_hidden_layers * smol.num_key_value_heads * 64 * 4
-print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, "
-      f"{kv * smol.num_attention_heads // smol.num_key_value_heads:,} with 9")
+kv9 = kv * smol.num_attention_heads // smol.num_key_value_heads
+args.results.record("smollm2_kv_bytes_per_token", {"kv_heads_3": kv, "kv_heads_9": kv9})
+print(f"SmolLM2 KV cache: {kv:,} bytes per token (float32) with 3 KV heads, {kv9:,} with 9")
+head_dim = smol.hidden_size // smol.num_attention_heads
+n_smol = args.results.record("smollm2_parameters_formula", scaling.llama_parameters(
+    smol.num_hidden_layers, smol.hidden_size, smol.intermediate_size, smol.num_key_value_heads, head_dim,
+    smol.vocab_size))
+# logits_to_keep=1 on a 1,000-token prompt: the head's product skipped for 999 positions, against the whole
+# prefill (2 N per token plus attention over the t tokens seen so far, causal: 4 L C t at position t)
+T = 1000
+skipped = 999 * smol.hidden_size * smol.vocab_size * 2
+prefill = sum(scaling.forward_flops_per_token(n_smol, smol.num_hidden_layers, smol.hidden_size, t)
+              for t in range(1, T + 1))
+args.results.record("logits_to_keep", {"prompt": T, "skipped_flops": skipped, "prefill_flops": prefill})
+print(f"SmolLM2 by the Llama count: {n_smol:,} parameters; a {T}-token prefill is {prefill / 1e9:.0f} GFLOP, "
+      f"logits_to_keep=1 skips {skipped / 1e9:.0f} GFLOP of it ({skipped / prefill:.0%})")
 
 # %% [markdown]
 # ## 4. SmolLM2-135M from its GGUF file
@@ -96,6 +116,9 @@ if path is not None:
     t0 = time.perf_counter()
     f = GGUFFile(path)
     model, tok = pretrained.load("smollm2")
+    args.results.record("smollm2", {"parameters": model.num_parameters(),
+                                    "tokens": len(f.metadata["tokenizer.ggml.tokens"]),
+                                    "merges": len(f.metadata["tokenizer.ggml.merges"])})
     print(f"loaded {f} in {time.perf_counter() - t0:.1f} s: {model.num_parameters():,} parameters")
     types = {}
     for name in f.tensor_names:
@@ -107,15 +130,51 @@ if path is not None:
     prompts = ["The capital of France is"] if args.fast else [
         "The capital of France is", "Once upon a time, in a small village,", "The three primary colours are"]
     n_new = 6 if args.fast else 40
+    generations = []
     for p in prompts:
-        t0 = time.perf_counter()
-        text = pretrained.generate_text(model, tok, p, max_new_tokens=n_new)
-        dt = time.perf_counter() - t0
-        print(f"[greedy, {n_new} tokens, {n_new / dt:.1f} tokens/s] {p}{text!r}")
+        t0, c0 = time.perf_counter(), time.process_time()
+        new = pretrained.generate_ids(model, tok, p, max_new_tokens=n_new)[0]
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        text = tok.decode(new)
+        generations.append({"prompt": p, "text": text, "tokens": len(new), "wall_s": wall, "cpu_s": cpu})
+        print(f"[greedy, {len(new)} tokens, {len(new) / wall:.1f} tokens/s, {cpu:.1f} s CPU] {p}{text!r}")
+    args.results.record("generations", generations)
     if not args.fast:
         answer = pretrained.generate_text(model, tok, "Explain in two sentences why the sky is blue.",
                                           max_new_tokens=60, chat=True)
+        args.results.record("chat_answer", answer)
         print("[chat]", answer)
+
+# %% [markdown]
+# The same GGUF file through `transformers` (full run only; it needs the parity extra): it dequantises the file
+# and undoes the Q/K permutation itself, so its logits are an independent check of ours.
+# %%
+if path is not None and not args.fast:
+    try:
+        import accelerate  # noqa: F401  (transformers' GGUF loader needs it)
+        import torch
+        from transformers import AutoModelForCausalLM
+    except ImportError as e:
+        print(f"skipping the transformers comparison: {e}")
+    else:
+        import os
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        folder, name = os.path.split(path)
+        hf = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+        ids = np.array([tok.encode("The capital of France is")])
+        with torch.no_grad():
+            ref = hf(torch.from_numpy(ids)).logits.numpy()
+            ref_gen = hf.generate(torch.from_numpy(ids), max_new_tokens=20, do_sample=False,
+                                  eos_token_id=None).numpy()
+        with no_grad():
+            got = model(ids).numpy()
+        ours_gen = model.generate(ids, max_new_tokens=20, eos_token_id=-1)
+        parity = args.results.record("transformers_parity", {
+            "max_abs_diff": float(np.abs(got - ref).max()), "max_abs_logit": float(np.abs(ref).max()),
+            "greedy_tokens": 20, "same_greedy_tokens": ours_gen.tolist() == ref_gen.tolist()})
+        print(f"logits vs transformers on the same GGUF: max |diff| {parity['max_abs_diff']:.2e} "
+              f"(logits up to {parity['max_abs_logit']:.1f}); 20 greedy tokens equal: {parity['same_greedy_tokens']}")
+        del hf
 
 # %% [markdown]
 # ## 5. GPT-2 from a Hugging Face checkpoint folder

@@ -1,6 +1,7 @@
 """Chapter 13 — Evaluation: every metric on worked examples. Run: python chapters/13_evaluation/run.py [--fast] [--out DIR]"""
 # %%
 import math
+import time
 
 import numpy as np
 
@@ -14,7 +15,8 @@ import matplotlib.pyplot as plt
 from chapters.common import chapter_args
 
 args = chapter_args("13_evaluation", __doc__)
-out = args.out
+out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
+t_start, cpu_start = time.perf_counter(), time.process_time()
 rng = np.random.default_rng(0)
 
 corpus = load_plays()                                          # {title: text} of the Shakespeare corpus
@@ -33,13 +35,16 @@ ids = np.array([stoi[c] for c in text])
 cut = int(0.9 * len(ids))
 V = len(chars)
 print(f"Hamlet, character level: V = {V}, train {cut:,} / val {len(ids) - cut:,} characters")
+ppl_table = {"uniform": {"nll": math.log(V), "ppl": perplexity(np.full(10, -math.log(V)))}}
 for n in (1, 3, 5):
     m = NGramLM(n, V).fit(ids[:cut])
     lp = m.log_prob_sequence(ids[cut:])
     nll = -lp.mean()
+    ppl_table[f"{n}-gram"] = {"nll": nll, "ppl": perplexity(lp)}
     print(f"  {n}-gram Kneser-Ney: mean NLL {nll:.4f} nats = {nll / math.log(2):.3f} bits/char, "
           f"PPL = {perplexity(lp):.3f} = exp(NLL) = {perplexity_from_nll(nll):.3f}")
-print(f"  uniform over V: PPL = {perplexity(np.full(10, -math.log(V))):.1f}")
+print(f"  uniform over V: PPL = {ppl_table['uniform']['ppl']:.1f}")
+results.record("perplexity", {"vocab_size": V, "train": cut, "val": len(ids) - cut, "models": ppl_table})
 
 # %% [markdown]
 # ## 2. BLEU, step by step
@@ -53,16 +58,23 @@ for n in range(4):
     print(f"  {n + 1}-grams: {s.counts[n]} of {s.totals[n]} match -> p_{n + 1} = {s.precisions[n]:.1f} %")
 print(f"  c = {s.sys_len}, r = {s.ref_len}, BP = {s.bp:.4f}, BLEU = {s.score:.2f}")
 short = "that is a question"
+smoothed = {}
 for method in ("none", "floor", "add-k", "exp"):
-    print(f"  short hypothesis {short!r}, smoothing {method:>5}: BLEU = "
-          f"{corpus_bleu([short], [[ref]], smooth_method=method).score:.2f}")
+    smoothed[method] = corpus_bleu([short], [[ref]], smooth_method=method).score
+    print(f"  short hypothesis {short!r}, smoothing {method:>5}: BLEU = {smoothed[method]:.2f}")
 print(f"  sentence_bleu (effective order) = {sentence_bleu(short, [ref]).score:.2f}")
+results.record("bleu", {"reference": tokenize_13a(ref), "candidate": tokenize_13a(hyp), "counts": s.counts,
+                        "totals": s.totals, "sys_len": s.sys_len, "ref_len": s.ref_len, "bp": s.bp, "score": s.score,
+                        "short": short, "smoothed": smoothed})
 
 # %% [markdown]
 # ## 3. ROUGE: recall-oriented overlap, and the longest common subsequence
 # %%
+rouge = {}
 for name, sc in (("ROUGE-1", rouge_n(ref, hyp, 1)), ("ROUGE-2", rouge_n(ref, hyp, 2)), ("ROUGE-L", rouge_l(ref, hyp))):
+    rouge[name] = {"precision": sc.precision, "recall": sc.recall, "f1": sc.fmeasure}
     print(f"  {name}: P = {sc.precision:.3f} R = {sc.recall:.3f} F1 = {sc.fmeasure:.3f}")
+results.record("rouge", rouge)
 a, b = "He was running from his questions", "he runs from the question"
 print(f"  {b!r} against {a!r}: ROUGE-1 F1 = {rouge_n(a, b, 1).fmeasure:.3f} without stemming, "
       f"{rouge_n(a, b, 1, use_stemmer=True).fmeasure:.3f} with the Porter stemmer")
@@ -90,6 +102,7 @@ def corrupt(line, q, mode):
 
 
 qs = np.linspace(0, 1, 6 if args.fast else 11)
+noise = {"lines": len(refs), "fraction": qs}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, mode in zip(axes, ("replace", "shuffle")):
     curves = {"BLEU / 100": [], "ROUGE-1 F1": [], "ROUGE-2 F1": [], "ROUGE-L F1": []}
@@ -106,6 +119,8 @@ for ax, mode in zip(axes, ("replace", "shuffle")):
     ax.set_xlabel("fraction of words " + ("replaced by random words" if mode == "replace" else "shuffled"))
     ax.set_title(f"{len(refs)} Shakespeare lines, words {mode}d")
     print(f"  {mode} all words: " + ", ".join(f"{k} = {v[-1]:.3f}" for k, v in curves.items()))
+    noise[mode] = curves
+results.record("noise", noise)
 axes[0].set_ylabel("score")
 axes[0].legend()
 fig.tight_layout()
@@ -136,10 +151,16 @@ for avg in ("micro", "macro", "weighted"):
     P, R, F1, _ = precision_recall_f1(y_true, y_pred, average=avg)
     print(f"  {avg:>10}: P = {P:.3f} R = {R:.3f} F1 = {F1:.3f}")
 always_hamlet = np.zeros_like(y_true)
-print("  a classifier that always says Hamlet: accuracy",
-      f"{accuracy(y_true, always_hamlet):.3f}, macro-F1 {precision_recall_f1(y_true, always_hamlet)[2]:.3f}, macro precision",
-      f"{precision_recall_f1(y_true, always_hamlet, zero_division=0)[0]:.3f} (zero_division=0) or",
-      f"{precision_recall_f1(y_true, always_hamlet, zero_division=1)[0]:.3f} (zero_division=1)")
+hamlet = {"accuracy": accuracy(y_true, always_hamlet), "macro_f1": precision_recall_f1(y_true, always_hamlet)[2],
+          "macro_precision_zero_division_0": precision_recall_f1(y_true, always_hamlet, zero_division=0)[0],
+          "macro_precision_zero_division_1": precision_recall_f1(y_true, always_hamlet, zero_division=1)[0]}
+print(f"  a classifier that always says Hamlet: accuracy {hamlet['accuracy']:.3f}, macro-F1 {hamlet['macro_f1']:.3f}, "
+      f"macro precision {hamlet['macro_precision_zero_division_0']:.3f} (zero_division=0) or "
+      f"{hamlet['macro_precision_zero_division_1']:.3f} (zero_division=1)")
+macro = precision_recall_f1(y_true, y_pred, average="macro")
+results.record("classifier", {"passages": len(y_true), "characters": L, "plays": names,
+                              "accuracy": accuracy(y_true, y_pred), "macro_f1": macro[2],
+                              "support": support, "always_hamlet": hamlet})
 
 cm = confusion_matrix(y_true, y_pred)
 fig, ax = plt.subplots(figsize=(5.2, 4.4))
@@ -156,4 +177,6 @@ fig.colorbar(im, ax=ax)
 fig.tight_layout()
 fig.savefig(out / "confusion_matrix.png", dpi=110)
 print("confusion matrix (rows true, columns predicted):\n", cm)
+results.record("confusion_matrix", cm)
+results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
 print("figures written to", out)

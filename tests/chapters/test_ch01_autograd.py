@@ -6,6 +6,8 @@ import pytest
 from tinygrad_llm import Tensor
 from tinygrad_llm.testing import gradcheck
 
+from chapter_helpers import assert_quoted, recorded
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "01_autograd"
 
 
@@ -41,3 +43,13 @@ def test_walkthrough_runs_fast(notebook):
     r = notebook(f"{CHAPTER.name}/run.py")
     assert (r.out / "graph.png").stat().st_size > 1000 and (r.out / "fd_error.png").stat().st_size > 1000
     assert "gradcheck softmax(a @ b): True" in r.stdout
+
+
+def test_readme_quotes_the_recorded_run():
+    """The best epsilon of each dtype, read off the recorded error curve, is the power of ten the text names;
+    float32's best step is the larger one, and its smallest error is far above float64's."""
+    r = recorded(CHAPTER)
+    fields = {dt: f"{round(np.log10(r[f'best_eps_{dt}'])):d}" for dt in ("float64", "float32")}
+    assert r["best_eps_float32"] > 10 * r["best_eps_float64"]
+    assert r["smallest_error"]["float32"] > 1e3 * r["smallest_error"]["float64"]
+    assert_quoted(CHAPTER, fields, ["near $10^{{{float64}}}$ in float64 but only $10^{{{float32}}}$ in float32"])

@@ -8,6 +8,8 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.functional.attention import additive_mask
 from tinygrad_llm.testing import assert_close
 
+from chapter_helpers import assert_quoted, recorded
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "06_attention"
 rng = np.random.default_rng(0)
 
@@ -52,3 +54,25 @@ def test_attention_matrix_bytes(sol):
     P = F.softmax(Tensor(rng.standard_normal((B, h, T, T)).astype(np.float32)), -1).numpy()
     assert sol.attention_matrix_bytes(T, h, B) == P.nbytes
     assert sol.attention_matrix_bytes(8192, 12, 8) == 25_769_803_776 == 24 * 2 ** 30
+
+
+def test_readme_quotes_the_recorded_run():
+    r = recorded(CHAPTER)
+    sat = r["saturation"]
+    d, unscaled, scaled = sat["d_k"], sat["unscaled"], sat["scaled"]
+    at = {dk: unscaled["max_weight"][d.index(dk)] for dk in (4, 64, 1024)}
+    fields = {"keys": sat["keys"], **{f"u{dk}": f"{w:.2f}" for dk, w in at.items()},
+              "s_lo": f"{min(scaled['max_weight']):.2f}", "s_hi": f"{max(scaled['max_weight']):.2f}",
+              "mass": f"{r['same_character_mass']:.0%}"}
+    # the claims: unscaled, the softmax saturates as d_k grows and its slope vanishes; scaled, neither moves much
+    assert np.all(np.diff(unscaled["max_weight"]) > 0) and at[1024] > 0.9
+    assert unscaled["max_slope"][-1] < 0.5 * unscaled["max_slope"][0]
+    assert max(scaled["max_weight"]) - min(scaled["max_weight"]) < 0.1
+    assert max(scaled["max_slope"]) < 1.25 * min(scaled["max_slope"])
+    assert np.abs(np.array(r["lookup_output"]) - [0.0, 1.0]).max() < 0.02      # "almost exactly value 1"
+    assert r["same_character_mass"] > 0.9
+    assert_quoted(CHAPTER, fields, [
+        "measures it over {keys} keys",
+        "the largest weight averages {u4} at $d_k = 4$, {u64} at $d_k = 64$ and {u1024} at $d_k = 1024$; "
+        "scaled it stays at {s_lo}–{s_hi}",
+        "{mass} of the weight lands on them"])

@@ -8,6 +8,8 @@ from tinygrad_llm.autograd import no_grad
 from tinygrad_llm.models import scaling
 from tinygrad_llm.models.llama import LlamaConfig, LlamaForCausalLM, permute_qk_for_interleaved_rope
 
+from chapter_helpers import assert_quoted, recorded
+
 CHAPTER = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "12_pretrained"
 
 
@@ -91,3 +93,56 @@ def test_walkthrough_runs_fast(notebook):
     gpt2 = [ln for ln in r.stdout.splitlines() if "logits max abs diff vs transformers" in ln]
     if importlib.util.find_spec("transformers") is not None:
         assert len(gpt2) == 1 and float(gpt2[0].split()[-1]) < 1e-4
+
+
+def _latex(x):
+    """6.1e-05 -> 6.1\\times10^{-5}"""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}\\times10^{{{int(exponent)}}}"
+
+
+def _first_sentence(text):
+    text = " ".join(text.split())
+    return text[:text.index(". ") + 1] if ". " in text else text
+
+
+def test_readme_quotes_the_recorded_run():
+    r = recorded(CHAPTER)
+    assert r["smollm2"]["parameters"] == r["smollm2_parameters_formula"]       # "exactly that many"
+    assert r["rope_scores"]["3,10"] == pytest.approx(r["rope_scores"]["30,37"], abs=1e-9)
+    shares = r["embedding_share"]
+    assert 0.25 < shares["GPT-2 small"] < 0.4 and 0.25 < shares["GPT-3 Small"] < 0.4   # "about a third"
+    parity = r["transformers_parity"]
+    assert parity["same_greedy_tokens"] and parity["greedy_tokens"] == 20
+    skip = r["logits_to_keep"]
+    gen = r["generations"]
+    rates = [g["tokens"] / g["wall_s"] for g in gen]
+    fields = {
+        "e2": f"{shares['GPT-2 small']:.0%}", "e3": f"{shares['GPT-3 Small']:.0%}",
+        "exact": f"{1 - r['table'][-1][6]:.1%}", "train": f"{r['gpt3_175b_training_flops'] / 1e23:.1f}",
+        "n_smol": f"{r['smollm2']['parameters']:,}", "tokens": r["smollm2"]["tokens"], "merges": r["smollm2"]["merges"],
+        "kv3": f"{r['smollm2_kv_bytes_per_token']['kv_heads_3'] / 1e3:.0f}",
+        "kv9": f"{r['smollm2_kv_bytes_per_token']['kv_heads_9'] / 1e3:.0f}",
+        "skip": f"{skip['skipped_flops'] / 1e9:.0f}", "prefill": f"{skip['prefill_flops'] / 1e9:.0f}",
+        "skip_share": f"{skip['skipped_flops'] / skip['prefill_flops']:.0%}", "prompt": skip["prompt"],
+        "diff": _latex(parity["max_abs_diff"]), "logit": f"{parity['max_abs_logit']:.0f}",
+        "rate_lo": f"{min(rates):.1f}", "rate_hi": f"{max(rates):.1f}", "new": max(g["tokens"] for g in gen),
+        "cpu_lo": f"{min(g['cpu_s'] for g in gen):.1f}", "cpu_hi": f"{max(g['cpu_s'] for g in gen):.1f}",
+        "load": f"{r['machine']['load_average_at_start'][0]:.1f}", "cpus": r["machine"]["cpus"],
+        "chat": _first_sentence(r["chat_answer"]),
+        **{f"gen{i}": f"> {g['prompt']} **{' '.join(g['text'].split())}**" for i, g in enumerate(gen)}}
+    assert_quoted(CHAPTER, fields, [
+        *[f"| {name} | {L} | {C} | {H} | {n:,} | {gf:.2f} | {share:.1%} |"
+          for name, L, C, H, n, gf, share in r["table"]],
+        "about a third of their parameters on the embedding ({e2} for GPT-2 small, {e3} for GPT-3 Small)",
+        "$12LC^2$ is exact to {exact}", "\\approx {train}\\times10^{{23}}$ FLOPs",
+        "has {n_smol} parameters, and our loaded model has exactly that many",
+        "({kv3} kB instead of {kv9} kB per token in float32)",
+        "For a {prompt:,}-token prompt that skips $999 \\times 576 \\times 49152 \\times 2 \\approx {skip}$ GFLOP, "
+        "{skip_share} of the whole prefill ({prefill} GFLOP",
+        "the tokenizer's {tokens} tokens and {merges} merges", "file's {tokens} tokens and {merges} merges",
+        "by at most ${diff}$ (the logits reach {logit}), and 20 greedy tokens are identical",
+        "at most {new} new tokens per prompt: {rate_lo}–{rate_hi} tokens/s, {cpu_lo}–{cpu_hi} s of CPU time per "
+        "prompt, on "
+        "{cpus} cores at a load average of {load}",
+        "{gen0}", "{gen1}", "{gen2}", "> {chat} ..."])

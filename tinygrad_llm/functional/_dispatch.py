@@ -2,7 +2,8 @@ r"""The one place that chooses, per call, between a formula's plain-array refere
 
 ``KERNELS`` below maps an op name to its kernel in ``kernels/`` and an optional extra condition on the
 call's arguments. The reference is the readable array code next to its formula in this package
-(``softmax.py``, ``cross_entropy.py``, ``layernorm.py``, ``gelu.py``, ``matmul.py``, ``linear.py``;
+(``softmax.py``, ``cross_entropy.py``, ``layernorm.py``, ``gelu.py``, ``matmul.py``, ``linear.py``,
+``lstm_cell.py``;
 the optimizer's update, which is no differentiable op, in ``optim/adam.py``),
 marked ``@reference(name)``; it takes the same arguments and returns the same values (to rounding)
 as the kernel, so either may run. ``ROUTES`` (name -> ``Route(reference, kernel, when)``) is the
@@ -48,6 +49,10 @@ def _same_contiguous(p, g, m, v, *rest):
         and p.flags.c_contiguous and p.flags.writeable
 
 
+def _cell_rows(z, c_prev, *rest):
+    return z.ndim == 2 and c_prev.ndim == 2
+
+
 # op name -> (kernel, when)
 KERNELS = {
     "matmul": (kernels.matmul, None),
@@ -63,6 +68,9 @@ KERNELS = {
     # no op calls these two yet (Linear and GELU are separate nodes); chapter 02 and bench/ measure them
     "linear_bias_gelu": (kernels.linear_bias_gelu, _tanh_form),
     "linear_bias_gelu_backward": (kernels.linear_bias_gelu_backward, _tanh_form),
+    # the LSTM cell's gates and state update, one pass per row instead of a dozen NumPy statements
+    "lstm_cell_forward": (kernels.lstm_cell_forward, _cell_rows),
+    "lstm_cell_backward": (kernels.lstm_cell_backward, _cell_rows),
     # one pass over memory instead of eight NumPy statements; the arrays are updated in place
     "adam_update": (kernels.adam_update, _same_contiguous),
 }

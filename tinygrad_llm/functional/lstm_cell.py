@@ -16,12 +16,15 @@ $\bar W_{hh} = \sum_t \bar z_t^\top h_{t-1}$, computed as one matrix product aft
 ``lstm_cell`` is one node for the gates and the cell update; ``lstm_sequence`` is one node for all steps of
 a layer (the input projection $xW_{ih}^\top + b$ for every step is a single ``linear`` outside it).
 Truncated BPTT is the caller's job: pass ``h.detach()``, ``c.detach()`` as the next chunk's state.
+
+``cell_forward`` and ``cell_backward`` below are the readable references of the cell's arrays; both nodes call
+them through ``dispatch``, which runs the one-pass Numba twin (``kernels/lstm.py``) where it applies.
 """
 from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import array_module
-from ._dispatch import dispatch
+from ._dispatch import dispatch, reference
 from ._util import ShapeError
 
 
@@ -30,6 +33,7 @@ def _sigmoid(x, xp):
 
 
 # [start:cell-forward]
+@reference("lstm_cell_forward")
 def cell_forward(z, c_prev):
     """Raw arrays: z (B, 4H) pre-activations, c_prev (B, H) -> (gates (B, 4H) = [i, f, g, o], c, tanh(c))."""
     xp = array_module(z)
@@ -43,6 +47,7 @@ def cell_forward(z, c_prev):
 
 
 # [start:cell-backward]
+@reference("lstm_cell_backward")
 def cell_backward(a, c_prev, tc, gh, gc):
     """Raw arrays: gradients of h_t (gh) and c_t (gc) -> (gradient of z (B, 4H), gradient of c_prev)."""
     xp = array_module(a)
@@ -66,7 +71,7 @@ class LSTMCellFunction(Function):
     @staticmethod
     def forward(ctx, z, c_prev):
         xp = array_module(z)
-        a, c, tc = cell_forward(z, c_prev)
+        a, c, tc = dispatch("lstm_cell_forward", z, c_prev)
         ctx.save_for_backward(a, c_prev, tc)
         H = c.shape[-1]
         return xp.concatenate([a[..., 3 * H:] * tc, c], axis=-1)
@@ -75,7 +80,7 @@ class LSTMCellFunction(Function):
     def backward(ctx, g):
         a, c_prev, tc = ctx.saved_tensors
         H = c_prev.shape[-1]
-        dz, dc_prev = cell_backward(a, c_prev, tc, g[..., :H], g[..., H:])
+        dz, dc_prev = dispatch("lstm_cell_backward", a, c_prev, tc, g[..., :H], g[..., H:])
         return dz, dc_prev
 
 
@@ -94,7 +99,7 @@ class LSTMSequence(Function):
         # [start:sequence-forward]
         for t in range(T):
             z = zx[t] + dispatch("matmul", h, w_t)            # (B, 4H)
-            acts[t], c, tcs[t] = cell_forward(z, c)
+            acts[t], c, tcs[t] = dispatch("lstm_cell_forward", z, c)
             h = acts[t, :, 3 * H:] * tcs[t]                   # (B, H)
             out[t, :, :H], out[t, :, H:] = h, c
         # [end:sequence-forward]
@@ -110,7 +115,7 @@ class LSTMSequence(Function):
         dh_next, dc_next = xp.zeros_like(h0), xp.zeros_like(c0)
         for t in range(T - 1, -1, -1):
             c_prev = out[t - 1, :, H:] if t > 0 else c0
-            dz, dc_next = cell_backward(acts[t], c_prev, tcs[t], g[t, :, :H] + dh_next, g[t, :, H:] + dc_next)
+            dz, dc_next = dispatch("lstm_cell_backward", acts[t], c_prev, tcs[t], g[t, :, :H] + dh_next, g[t, :, H:] + dc_next)
             dzx[t] = dz
             dh_next = dispatch("matmul", dz, w_hh)            # (B, H)
         h_prev = xp.concatenate([h0[None], out[:-1, :, :H]], axis=0).reshape(-1, H)  # (T*B, H)

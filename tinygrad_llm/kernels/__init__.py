@@ -27,6 +27,7 @@ from .cross_entropy import cross_entropy_backward, cross_entropy_forward  # noqa
 from .fast_exp import exp  # noqa: E402
 from .layernorm import layer_norm_backward, layer_norm_forward  # noqa: E402
 from .linear import gelu_backward, gelu_forward, linear_bias_gelu, linear_bias_gelu_backward  # noqa: E402
+from .lstm import lstm_cell_backward, lstm_cell_forward  # noqa: E402
 from .matmul import matmul, matmul_blocked, matmul_ijk, matmul_ikj  # noqa: E402
 from .softmax import softmax_backward, softmax_forward  # noqa: E402
 
@@ -34,7 +35,7 @@ __all__ = [
     "exp", "matmul", "matmul_ijk", "matmul_ikj", "matmul_blocked", "linear_bias_gelu",
     "linear_bias_gelu_backward", "softmax_forward", "softmax_backward", "cross_entropy_forward",
     "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward", "gelu_forward",
-    "gelu_backward", "adam_update", "threading_info",
+    "gelu_backward", "lstm_cell_forward", "lstm_cell_backward", "adam_update", "threading_info",
 ]
 
 
