@@ -157,10 +157,11 @@ def test_recorded_run_supports_the_speed_claims():
                if case.startswith(("ijk", "ikj", "blocked", "Q K", "P V")))
     assert set(bench["attention_rule_picks"].values()) == {"blas"}
     assert rows["blocked n=64"]["numba"] < 0.5 * rows["blocked n=256"]["numba"]    # n = 64: the pool start dominates
-    # the fused kernels beat the NumPy reference everywhere, reach torch on the memory-bound ops, not on GELU
+    # the fused kernels beat the NumPy reference everywhere, reach torch on the memory-bound ops,
+    # lose on the erf GELU (no vectorised erf) and win on the tanh one (the fast exp)
     assert all(rows[case]["vs_numpy"] > 1 for _, case in OP_ROWS)
     assert all(rows[case]["vs_torch"] > 0.7 for case in MEMORY_BOUND)
-    assert all(rows[case]["vs_torch"] < 0.6 for case in ("gelu tanh fwd (4096, 1024)", "gelu erf fwd (4096, 1024)"))
+    assert rows["gelu erf fwd (4096, 1024)"]["vs_torch"] < 0.6 < 1 < rows["gelu tanh fwd (4096, 1024)"]["vs_torch"]
     # threads are not free: one thread wins on the smallest size, prange on the largest
     cross = r["threads_crossover"]
     assert cross["serial_us"][0] < cross["prange_us"][0] and cross["prange_us"][-1] < cross["serial_us"][-1]
