@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import json
 import pathlib
 import time
 
@@ -63,8 +62,16 @@ def on_step(trainer, rec):
         print(f"step {rec['step']:5d}  loss {rec['loss']:.4f}  lr {rec['lr']:.2e}  {rec['time']:6.1f}s")
 
 
+t0, c0 = time.perf_counter(), time.process_time()
 hist = train(model, task, steps=steps, batch_size=64, lr=3e-3, warmup=10 if args.fast else 100,
              eval_every=20 if args.fast else 50, callback=on_step)
+args.results.record("training", {
+    "train_dates": len(task.train), "source_words": len(task.src_vocab) - 4,     # minus <pad> <bos> <eos> <unk>
+    "seconds_with_validation": {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0},
+    # the mean training loss of the 10 steps before each evaluation, beside the validation exact match
+    "curve": [{"step": ev["step"], "valid_exact_match": ev["exact_match"],
+               "train_loss": float(np.mean([r["loss"] for r in hist["train"] if ev["step"] - 10 < r["step"] <= ev["step"]]))}
+              for ev in hist["eval"]]})
 for ev in hist["eval"]:
     print(f"step {ev['step']:5d}  valid exact match {ev['exact_match']:.3f}")
 train_seconds = hist["train"][-1]["time"]            # the trainer times the steps, not the evaluations
@@ -116,9 +123,12 @@ for s, t, h in wrong[:5]:
 # ## 6. Beam search keeps several hypotheses, ranked by log p(y|x) / |y|^alpha
 # %%
 src1, _, _ = make_batch(task, task.test[:1])
+beams_seen = {"source": task.test[0][0], "target": task.test[0][1]}
 for alpha in (0.0, 1.0):
     hyps = beam_search(model, src1, num_beams=4, max_len=16, length_penalty=alpha, return_all=True)[0]
     print(f"alpha = {alpha}: " + ", ".join(f"{task.decode_target(h)!r} ({s:.3f})" for s, h in hyps[:4]))
+    beams_seen[f"alpha {alpha}"] = [[task.decode_target(h), float(s)] for s, h in hyps[:4]]
+args.results.record("beam_hypotheses", beams_seen)
 
 # %% [markdown]
 # ## 7. Cross-attention: where does each output character look in the source?
@@ -143,6 +153,10 @@ fig.savefig(out / "cross_attention.png", dpi=110, bbox_inches="tight")
 focus = weights[-1][0].argmax(axis=-1)
 print("each output character's most-attended source word (last layer):")
 print("  " + "  ".join(f"{c}:{src_words[j]}" for c, j in zip(tgt_chars, focus)))
+args.results.record("alignment", {"source": src_words, "target": tgt_chars,
+                                  "last_layer_argmax": [int(j) for j in focus],
+                                  "last_layer_max_weight": weights[-1][0].max(axis=-1),
+                                  "first_layer_max_weight": weights[0][0].max(axis=-1)})
 
 # %% [markdown]
 # ## 8. How much data does it need? Same model, same 300 steps, fewer distinct training dates
@@ -161,7 +175,7 @@ for n_train in ([50] if args.fast else [100, 300, 1000]):
     print(f"n_train {n_train:5d}: test exact match greedy {row['exact_match_beam1']:.3f} beam4 "
           f"{row['exact_match_beam4']:.3f}   BLEU greedy {row['bleu_beam1']:.2f} beam4 {row['bleu_beam4']:.2f}")
 
-(out / "results.json").write_text(json.dumps({"fast": args.fast, "steps": steps, "train_seconds": train_seconds,
-                                              "parameters": model.num_parameters(), **results,
-                                              "data_curve": data_curve}, indent=2))
+for key, value in {"steps": steps, "train_seconds": train_seconds, "parameters": model.num_parameters(),
+                   **results, "data_curve": data_curve}.items():
+    args.results.record(key, value)
 print("figures written to", out)
