@@ -4,9 +4,9 @@ Gate pre-activations $z = [z_i, z_f, z_g, z_o]$ (each $H$ wide), previous cell s
 $$i = \sigma(z_i),\ f = \sigma(z_f),\ g = \tanh z_g,\ o = \sigma(z_o),\qquad
 c_t = f \odot c_{t-1} + i \odot g,\qquad h_t = o \odot \tanh c_t$$
 Backward, from $\bar h_t$ and $\bar c_t$ (the gradient reaching $c_t$ from the next step):
-$$\bar c = \bar h_t \odot o \odot (1 - \tanh^2 c_t) + \bar c_t,\qquad
-\bar z_i = \bar c\, g\, i(1-i),\ \bar z_f = \bar c\, c_{t-1} f(1-f),\ \bar z_g = \bar c\, i\,(1-g^2),\
-\bar z_o = \bar h_t \tanh c_t\, o(1-o),\qquad \bar c_{t-1} = \bar c \odot f$$
+$$\bar c = \bar h_t \odot o \odot (1 - \tanh^2 c_t) + \bar c_t,\qquad \bar c_{t-1} = \bar c \odot f$$
+$$\bar z_i = \bar c\, g\, i(1-i),\quad \bar z_f = \bar c\, c_{t-1} f(1-f),\quad \bar z_g = \bar c\, i\,(1-g^2),\quad
+\bar z_o = \bar h_t \tanh c_t\, o(1-o)$$
 
 The reference, ``cell_forward`` / ``cell_backward`` in ``functional/lstm_cell.py``, is a dozen NumPy
 statements over (B, 4H) arrays, each a pass over memory with its own temporary; a training step of the
