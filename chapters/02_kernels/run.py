@@ -11,6 +11,7 @@ import time
 
 
 import matplotlib.pyplot as plt
+import numba
 import numpy as np
 
 import tinygrad_llm as tg
@@ -243,6 +244,8 @@ for flag in ("0", "1"):
 bench = CHAPTERS.parent / "bench" / "kernels.py"
 if not bench.is_file():
     print(f"skipping the benchmark: {bench} is not here (it ships with the repository, not the package)")
+elif numba.config.DISABLE_JIT:
+    print("skipping the benchmark: NUMBA_DISABLE_JIT is set, so it would time every kernel as Python loops")
 else:
     with tempfile.TemporaryDirectory() as tmp:
         record = pathlib.Path(tmp) / "kernels.json"
