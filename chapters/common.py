@@ -14,7 +14,8 @@ As a script, matplotlib draws into files only (the Agg backend); in a notebook t
 
 ``args.results.record(key, value)`` stores a number the chapter text quotes in ``results.json`` next to the
 figures; the chapter tests check the text against the recorded file of the last full run. The file also
-records the number of CPUs and the load average when the run started, so a timed number keeps its context."""
+records the number of CPUs and the load average when the run started, so a timed number keeps its context;
+``args.results.record_run_time()`` adds the walk-through's wall and CPU seconds and the load average at its end."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ import pathlib
 import shlex
 import sys
 import tempfile
+import time
 
 from tinygrad_llm.backend import manual_seed
 
@@ -46,7 +48,16 @@ class Results(dict):
     def __init__(self, path: pathlib.Path, **meta):
         super().__init__(meta)
         self.path = pathlib.Path(path)
+        self._start_wall, self._start_times = time.perf_counter(), os.times()
         self._write()
+
+    def record_run_time(self, key: str = "seconds") -> dict:
+        """Record the walk-through's time so far (since its options were read): wall seconds, CPU seconds of
+        this process and its children (a benchmark run as a subprocess counts), and the load average now."""
+        end = os.times()
+        return self.record(key, {"wall": time.perf_counter() - self._start_wall,
+                                 "cpu": sum(end[:4]) - sum(self._start_times[:4]),
+                                 "load_average_at_end": list(os.getloadavg())})
 
     def record(self, key: str, value):
         """Store ``value`` (numbers, strings, lists and dicts of them; NumPy scalars become Python ones) and

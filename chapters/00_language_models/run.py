@@ -17,7 +17,6 @@ from chapters.common import chapter_args
 
 args = chapter_args("00_language_models", __doc__)
 out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
-t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. Text becomes integers
@@ -152,5 +151,5 @@ fig.savefig(out / "ppl_vs_k.png", dpi=110)
 for n, (k, ppl) in best.items():
     print(f"add-k, n = {n}: best k = {k:.4g}, validation PPL = {ppl:.3f}")
 results.record("best_add_k", {n: {"k": k, "ppl": ppl} for n, (k, ppl) in best.items()})
-results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
+results.record_run_time()
 print("figures written to", out)

@@ -27,7 +27,6 @@ from chapters.common import CHAPTERS, chapter_args
 args = chapter_args("02_kernels", __doc__)
 out = args.out
 rng = np.random.default_rng(0)
-start_wall, start_cpu = time.perf_counter(), os.times()
 
 
 def best_time(fn, budget=0.05 if args.fast else 0.3, repeats=3, cpu=False):
@@ -257,8 +256,5 @@ else:
         assert r.returncode == 0, r.stderr[-2000:]
         args.results.record("bench", json.loads(record.read_text()))
 
-end = os.times()
-args.results.record("seconds", {"wall": time.perf_counter() - start_wall,
-                                "cpu": sum(end[:4]) - sum(start_cpu[:4]),       # this process and its children
-                                "load_average_at_end": list(os.getloadavg())})
+args.results.record_run_time()                  # CPU seconds include the benchmark's process
 print("chapter 02 done")

@@ -21,7 +21,6 @@ from chapters.common import chapter_args
 
 args = chapter_args("03_tokenization", __doc__)
 out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
-t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. The corpus and cleaning
@@ -202,4 +201,4 @@ results.record("encoded", {"characters": len(train_text), "ids": len(ids)})
 print("x[0] =", x[0].tolist())
 print("y[0] =", y[0].tolist(), "(x shifted by one)")
 print("x[0] decodes to", repr(bpe.decode(x[0])))
-results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
+results.record_run_time()

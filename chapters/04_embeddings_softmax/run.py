@@ -1,7 +1,5 @@
 """Chapter 04 — Embeddings and the output softmax. Run: python chapters/04_embeddings_softmax/run.py [--fast] [--out DIR]"""
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -15,7 +13,6 @@ from chapters.common import chapter_args
 
 args = chapter_args("04_embeddings_softmax", __doc__)
 out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
-t_start, cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
 # ## 1. Characters to ids
@@ -135,4 +132,4 @@ fig.savefig(out / "bigram_probs.png", dpi=120)
 kl = np.sum(p_mle * (np.log(p_mle) - np.log(p_model)), axis=1) @ (counts.sum(1) / counts.sum())
 print(f"KL(counts || model), averaged over previous chars: {kl:.4f} nats")
 results.record("kl_counts_to_adam", kl)
-results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
+results.record_run_time()

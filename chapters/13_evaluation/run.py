@@ -1,7 +1,6 @@
 """Chapter 13 — Evaluation: every metric on worked examples. Run: python chapters/13_evaluation/run.py [--fast] [--out DIR]"""
 # %%
 import math
-import time
 
 import numpy as np
 
@@ -16,7 +15,6 @@ from chapters.common import chapter_args
 
 args = chapter_args("13_evaluation", __doc__)
 out, results = args.out, args.results            # results.json: the numbers the chapter text quotes
-t_start, cpu_start = time.perf_counter(), time.process_time()
 rng = np.random.default_rng(0)
 
 corpus = load_plays()                                          # {title: text} of the Shakespeare corpus
@@ -178,5 +176,5 @@ fig.tight_layout()
 fig.savefig(out / "confusion_matrix.png", dpi=110)
 print("confusion matrix (rows true, columns predicted):\n", cm)
 results.record("confusion_matrix", cm)
-results.record("seconds", {"wall": time.perf_counter() - t_start, "cpu": time.process_time() - cpu_start})
+results.record_run_time()
 print("figures written to", out)
