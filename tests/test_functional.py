@@ -536,3 +536,18 @@ def test_dropout_seeded_and_eval_identity():
     assert np.array_equal(x.grad.numpy(), y.numpy())                  # gradient = mask / (1 - p)
     with pytest.raises(ValueError, match="dropout"):
         F.dropout(x, 1.5)
+
+
+@pytest.mark.parametrize("op,args,match", [
+    (F.patchify, (np.zeros((1, 3, 8, 8), np.float32), 0), "patchify: patch_size must be a whole number >= 1, got 0"),
+    (F.patchify, (np.zeros((1, 3, 8, 8), np.float32), True), "patchify: patch_size must be a whole number >= 1, got True"),
+    (F.patchify, (np.zeros((1, 3, 8, 8), np.float32), 2.0), "patchify: patch_size must be a whole number >= 1, got 2.0"),
+    (F.patchify, (np.zeros((3, 8, 8), np.float32), 2), r"patchify: expected images of shape \(B, C, H, W\), got \(3, 8, 8\)"),
+    (F.patchify, (np.zeros((1, 3, 8, 6), np.float32), 4), r"patchify: image height and width \(8, 6\) are not multiples"),
+    (F.pixel_shuffle, (np.zeros((1, 16, 4), np.float32), -1), "pixel_shuffle: factor must be a whole number >= 1, got -1"),
+    (F.pixel_shuffle, (np.zeros((16, 4), np.float32), 2), r"pixel_shuffle: expected tokens of shape \(B, N, D\)"),
+    (F.pixel_shuffle, (np.zeros((1, 15, 4), np.float32), 2), "pixel_shuffle: 15 tokens do not form a square grid"),
+])
+def test_patchify_and_pixel_shuffle_name_a_bad_argument(op, args, match):
+    with pytest.raises(ValueError, match=match):
+        op(Tensor(args[0]), args[1])

@@ -26,6 +26,13 @@ def data_of(a):
     return a.data if isinstance(a, Tensor) else a
 
 
+def positive_int(op: str, name: str, value) -> int:
+    """``value`` if it is an int >= 1 (``True`` is not), else a ValueError naming the op and the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{op}: {name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def normalize_axis(op: str, axis: int, ndim: int) -> int:
     if not -ndim <= axis < max(ndim, 1):
         raise ShapeError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")

@@ -18,7 +18,7 @@ In array terms the forward is ``reshape(B, C, H/P, P, W/P, P)``, a transpose to
 from __future__ import annotations
 
 from ..autograd import Function
-from ._util import ShapeError
+from ._util import ShapeError, positive_int
 
 _FORWARD = (0, 2, 4, 1, 3, 5)        # (B, C, Hp, P, Wp, P) -> (B, Hp, Wp, C, P, P)
 _BACKWARD = (0, 3, 1, 4, 2, 5)       # its inverse
@@ -44,9 +44,7 @@ class Patchify(Function):
 
 
 def _check(x, patch_size):
-    P = patch_size
-    if isinstance(P, bool) or not isinstance(P, int) or P < 1:
-        raise ValueError(f"patchify: patch_size must be a whole number >= 1, got {P!r}")
+    P = positive_int("patchify", "patch_size", patch_size)
     if x.ndim != 4:
         raise ShapeError(f"patchify: expected images of shape (B, C, H, W), got {tuple(x.shape)}")
     if x.shape[2] % P or x.shape[3] % P:

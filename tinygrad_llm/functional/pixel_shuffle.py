@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from ..autograd import Function
-from ._util import ShapeError
+from ._util import ShapeError, positive_int
 
 _SWAP = (0, 1, 3, 2, 4, 5)          # (B, S/r, r, S/r, r, D) <-> (B, S/r, S/r, r, r, D); its own inverse
 
@@ -46,9 +46,7 @@ class PixelShuffle(Function):
 
 
 def _check(x, factor):
-    r = factor
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-        raise ValueError(f"pixel_shuffle: factor must be a whole number >= 1, got {r!r}")
+    r = positive_int("pixel_shuffle", "factor", factor)
     if x.ndim != 3:
         raise ShapeError(f"pixel_shuffle: expected tokens of shape (B, N, D), got {tuple(x.shape)}")
     S = math.isqrt(x.shape[1])
