@@ -47,6 +47,17 @@ def test_options_from_the_environment_and_the_command_line(monkeypatch, tmp_path
     assert args.fast and args.out == tmp_path / "a" and (tmp_path / "a" / "results.json").is_file()
 
 
+def test_results_record_the_machine_and_the_run_time(tmp_path):
+    import json
+    import subprocess
+    r = common.Results(tmp_path / "results.json", chapter="x", machine={"cpus": 2})
+    t = r.record_run_time()
+    subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)     # a child's CPU time counts
+    later = r.record_run_time()
+    assert 0 <= t["wall"] <= later["wall"] and later["cpu"] > t["cpu"] + 0.01 and len(later["load_average_at_end"]) == 3
+    assert json.loads((tmp_path / "results.json").read_text())["seconds"] == json.loads(json.dumps(later))
+
+
 def test_a_notebook_kernel_command_line_is_ignored(monkeypatch, tmp_path):
     monkeypatch.setattr(common, "in_notebook", lambda: True)
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/run/kernel-1.json"])
