@@ -211,6 +211,22 @@ def bench_softmax(quick):
             break
 
 
+def bench_lstm(quick):
+    header("LSTM cell gates and state update float32, B=32 H=256 (one step of chapter 05's model), "
+           "GB/s = bytes in+out / t")
+    rng = np.random.default_rng(5)
+    B, H = 32, 256
+    z = (3 * rng.standard_normal((B, 4 * H))).astype(np.float32)
+    c = rng.standard_normal((B, H), dtype=np.float32)
+    gh, gc = (rng.standard_normal((B, H), dtype=np.float32) for _ in range(2))
+    a, _, tc = R.lstm_cell_forward(z, c)
+    # no torch column: torch fuses the cell inside its LSTM layer, not as a separate op
+    compare("lstm cell fwd (32, 1024)", "GB", 4 * B * 11 * H, lambda: K.lstm_cell_forward(z, c),
+            lambda: R.lstm_cell_forward(z, c))
+    compare("lstm cell bwd (32, 1024)", "GB", 4 * B * 13 * H, lambda: K.lstm_cell_backward(a, c, tc, gh, gc),
+            lambda: R.lstm_cell_backward(a, c, tc, gh, gc))
+
+
 def bench_exp(quick):
     header("exp float32 / float64, 4M elements, GB/s = bytes in+out / t")
     rng = np.random.default_rng(4)
@@ -268,7 +284,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer sizes")
     ap.add_argument("--threading", action="store_true", help="also compare Numba threading layers")
-    ap.add_argument("--only", default="", help="comma list: matmul,attention,linear,softmax,exp")
+    ap.add_argument("--only", default="", help="comma list: matmul,attention,linear,softmax,lstm,exp")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     load_before, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
@@ -278,7 +294,7 @@ def main(argv=None):
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}, "
           f"load {load_before[0]:.1f} / {load_before[1]:.1f} / {load_before[2]:.1f} on {os.cpu_count()} cores")
     parts = {"matmul": bench_matmul, "attention": bench_attention, "linear": bench_linear_gelu,
-             "softmax": bench_softmax, "exp": bench_exp}
+             "softmax": bench_softmax, "lstm": bench_lstm, "exp": bench_exp}
     for name, fn in parts.items():
         if not args.only or name in args.only.split(","):
             fn(args.quick)
